@@ -1,0 +1,63 @@
+# Two commands matter: `make run` (set up everything, start the service with
+# the local model server) and `make test` (set up the same, run every test).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+MODELS_DIR ?= var/models
+PORT ?= 8080
+TFS_PORT ?= 8500
+# Where maturin's editable install looks for the virtualenv.
+export VIRTUAL_ENV := $(abspath $(VENV))
+
+RUST_SOURCES := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml rust_ext/Cargo.lock
+
+.PHONY: help setup native models run test lint protos bench fuzz clean
+
+help:
+	@echo "make run    set up and start the adapter on :$(PORT) with the local model server"
+	@echo "make test   set up and run the whole test suite"
+	@echo "make bench  run the benchmarks in bench/ (results in bench/results/)"
+	@echo "make lint   ruff, mypy, cargo fmt/clippy"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Python packages (the adapter, the backend extra, test tools) and the Rust
+# extension, built by maturin through pip. Re-run when their inputs change.
+$(VENV)/.installed: $(PY) pyproject.toml $(RUST_SOURCES)
+	$(BIN)/pip install --quiet --editable ".[backend,test,dev]"
+	@touch $@
+
+setup: $(VENV)/.installed
+
+native: setup
+
+# Seeded and cached: a second run only checks the stamp.
+models: setup
+	$(BIN)/tfs-adapter build-demo-models --out $(MODELS_DIR)
+
+run: models
+	$(BIN)/tfs-adapter run-local --models-dir $(MODELS_DIR) --port $(PORT) --tfs-port $(TFS_PORT)
+
+test: models
+	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest
+
+lint: setup
+	$(BIN)/ruff check adapter tests bench
+	$(BIN)/ruff format --check adapter tests bench
+	$(BIN)/mypy
+	cd rust_ext && cargo fmt --check && cargo clippy --all-targets -- -D warnings
+
+# Regenerate the adapter's wire protos (the generated files are committed).
+protos: setup
+	$(PY) -m grpc_tools.protoc -I . --python_out=. --pyi_out=. adapter/serving/protos/*.proto
+
+bench: models
+	$(PY) bench/coldstart.py
+
+clean:
+	rm -rf $(VENV) var build rust_ext/target .pytest_cache

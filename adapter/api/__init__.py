@@ -1,0 +1,1 @@
+"""HTTP blueprints: thin translations between HTTP and the pipeline."""

@@ -1,0 +1,43 @@
+"""``GET /v1/models``: what the service can do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from adapter.config import ModelConfig
+
+bp = Blueprint("models", __name__, url_prefix="/v1/models")
+
+
+def describe(config: ModelConfig) -> dict[str, Any]:
+    """The public description of one model (no backend addresses)."""
+    spec = config.input
+    labels = [
+        name
+        for class_id, name in enumerate(config.labels.names)
+        if class_id != config.background_class and name
+    ]
+    return {
+        "name": config.name,
+        "task": config.task,
+        "description": config.description,
+        "endpoint": f"/v1/models/{config.name}/"
+        + ("detect" if config.task == "detection" else "classify"),
+        "input": {
+            "encoding": spec.encoding,
+            "dtype": spec.dtype if spec.encoding == "tensor" else "string",
+            "size": list(spec.size) if spec.size else None,
+            "resize": spec.resize if spec.encoding == "tensor" else None,
+        },
+        "labels": labels,
+    }
+
+
+@bp.get("")
+def list_models() -> ResponseReturnValue:
+    """All configured models, in registry order."""
+    models = current_app.extensions["pipeline"].settings.models
+    return jsonify({"models": [describe(config) for config in models.values()]})

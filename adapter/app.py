@@ -1,0 +1,74 @@
+"""The Flask application factory: ``gunicorn "adapter.app:create_app()"``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from adapter import errors
+from adapter.api import health, inference, models
+from adapter.config import Settings, load_settings
+from adapter.pipeline import Pipeline
+from adapter.serving.client import PredictClient
+
+log = logging.getLogger(__name__)
+
+# Werkzeug's own HTTP errors, as members of our problem tree.
+_HTTP_ERRORS: dict[int, type[errors.ApiError]] = {
+    400: errors.BadRequest,
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    413: errors.PayloadTooLarge,
+}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the service from ``settings`` (default: read from the environment).
+
+    No connection is opened here: the gRPC channel is made on first use in
+    each worker, after gunicorn forks.
+    """
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
+    client = PredictClient(settings.tfs_target, max_message_bytes=settings.grpc_max_message_bytes)
+    app.extensions["pipeline"] = Pipeline(settings, client)
+    for blueprint in (health.bp, models.bp, inference.bp):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(errors.ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _problem(error: errors.ApiError) -> Response:
+    body = json.dumps(error.to_problem(instance=request.path))
+    response = Response(body, status=error.status, mimetype=errors.PROBLEM_CONTENT_TYPE)
+    response.headers.update(error.headers)
+    return response
+
+
+def _api_error(error: errors.ApiError) -> Response:
+    return _problem(error)
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    kind = _HTTP_ERRORS.get(status)
+    if kind is None:
+        return _problem(errors.HttpError(status, error.name, error.description or error.name))
+    if status == 413:
+        return _problem(kind("The upload is larger than this service accepts."))
+    if status == 404:
+        return _problem(kind("There is no such endpoint; see GET /v1/models."))
+    return _problem(kind(error.description or error.name))
+
+
+def _unexpected_error(error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _problem(errors.ApiError("The service failed to handle this request."))

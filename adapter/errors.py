@@ -1,0 +1,144 @@
+"""The exception tree of the HTTP API and its RFC 9457 problem+json form.
+
+Every error a client can see is an :class:`ApiError` subclass with a status,
+a stable problem ``type`` and a short ``title``; ``detail`` is written for the
+caller and never carries stack traces, file paths or backend addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+PROBLEM_TYPE_BASE = "https://tfs-adapter.readthedocs.io/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a problem type; the base of the tree."""
+
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = dict(errors) if errors else None
+        self.headers = dict(headers) if headers else {}
+
+    @property
+    def type_uri(self) -> str:
+        """The problem ``type``: a stable URI per kind of error."""
+        return PROBLEM_TYPE_BASE + self.slug
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        """Render the RFC 9457 body (``errors`` only for field problems)."""
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class HttpError(ApiError):
+    """Any other HTTP error raised by the web framework, with its own status."""
+
+    slug = "http-error"
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title = status, title
+
+
+class BadRequest(ApiError):
+    """The request body is malformed (400)."""
+
+    status, slug, title = 400, "bad-request", "Malformed request"
+
+
+class NotFound(ApiError):
+    """No such route (404)."""
+
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class UnknownModel(ApiError):
+    """The model name is not in the registry, or the backend doesn't serve it (404)."""
+
+    status, slug, title = 404, "unknown-model", "Unknown model"
+
+
+class MethodNotAllowed(ApiError):
+    """The route exists but not for this HTTP method (405)."""
+
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class PayloadTooLarge(ApiError):
+    """The upload is larger than the configured limit (413)."""
+
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedImage(ApiError):
+    """The upload is not an image format the service decodes (415)."""
+
+    status, slug, title = 415, "unsupported-image", "Unsupported image"
+
+
+class InvalidImage(ApiError):
+    """The upload is empty, truncated or corrupt (400)."""
+
+    status, slug, title = 400, "invalid-image", "Invalid image"
+
+
+class ImageTooLarge(ApiError):
+    """The image's dimensions exceed the configured limits (413)."""
+
+    status, slug, title = 413, "image-too-large", "Image too large"
+
+
+class ValidationFailed(ApiError):
+    """A request option or field is invalid; ``errors`` names each field (422)."""
+
+    status, slug, title = 422, "validation-failed", "Invalid request options"
+
+
+class BackendError(ApiError):
+    """TF Serving rejected a request the adapter built: a bug or a model mismatch (502)."""
+
+    status, slug, title = 502, "backend-error", "Model server error"
+
+
+class BackendUnavailable(ApiError):
+    """TF Serving is unreachable or overloaded; retry after ``Retry-After`` (503)."""
+
+    status, slug, title = 503, "backend-unavailable", "Model server unavailable"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class BackendTimeout(ApiError):
+    """TF Serving did not answer within the deadline (504)."""
+
+    status, slug, title = 504, "backend-timeout", "Model server timeout"
+
+
+class NotReady(ApiError):
+    """The service can't serve yet: a model is not available (503)."""
+
+    status, slug, title = 503, "not-ready", "Not ready"

@@ -1,0 +1,1 @@
+"""Raw model outputs -> friendly results: labels, scores, boxes in pixels."""

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the model registry file and the request options."""

@@ -1,0 +1,42 @@
+"""Request options of the inference endpoints, validated with marshmallow.
+
+Unknown options are rejected (``unknown=RAISE``) so a misspelt ``min_scor``
+is a 422 naming the field, not a silently ignored default.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from adapter.mapping.classification import DEFAULT_TOP_K
+from adapter.mapping.detection import DEFAULT_MAX_RESULTS, DEFAULT_MIN_SCORE
+
+MAX_RESULTS_LIMIT = 100
+TOP_K_LIMIT = 100
+
+
+class DetectOptionsSchema(Schema):
+    """``min_score`` in [0, 1] (default 0.5), ``max_results`` in [1, 100] (default 100)."""
+
+    class Meta:
+        unknown = RAISE
+
+    min_score = fields.Float(
+        load_default=DEFAULT_MIN_SCORE, validate=validate.Range(min=0.0, max=1.0)
+    )
+    max_results = fields.Integer(
+        load_default=DEFAULT_MAX_RESULTS, validate=validate.Range(min=1, max=MAX_RESULTS_LIMIT)
+    )
+
+
+class ClassifyOptionsSchema(Schema):
+    """``top_k`` in [1, 100] (default 5): how many classes to return."""
+
+    class Meta:
+        unknown = RAISE
+
+    top_k = fields.Integer(load_default=DEFAULT_TOP_K, validate=validate.Range(min=1, max=TOP_K_LIMIT))
+
+
+DETECT_OPTIONS = DetectOptionsSchema()
+CLASSIFY_OPTIONS = ClassifyOptionsSchema()

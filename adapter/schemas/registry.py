@@ -1,0 +1,107 @@
+"""Schema of the model registry file (YAML), validated once at start.
+
+Unknown keys are rejected everywhere, so a typo in the registry fails the
+start instead of silently changing behaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+TASKS = ("detection", "classification")
+RESIZE_MODES = ("stretch", "letterbox")
+INPUT_DTYPES = ("uint8", "float32")
+# Output roles each task's mapper reads; "required" ones must be configured.
+OUTPUT_ROLES = {
+    "detection": {"required": ("boxes", "classes", "scores"), "optional": ("count",)},
+    "classification": {"required": ("probabilities",), "optional": ("classes",)},
+}
+MAX_INPUT_SIDE = 16384
+
+
+class ServingSchema(Schema):
+    """Which TF Serving servable a public model calls."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    signature = fields.String(load_default="serving_default")
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    version_label = fields.String(load_default=None, validate=validate.Length(min=1))
+
+    @validates_schema
+    def _one_version_choice(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("version") is not None and data.get("version_label") is not None:
+            raise ValidationError("give version or version_label, not both", "version_label")
+
+
+class InputSchema(Schema):
+    """How the image becomes the model's input tensor."""
+
+    class Meta:
+        unknown = RAISE
+
+    tensor = fields.String(required=True, validate=validate.Length(min=1))
+    # "tensor": decoded + resized by the adapter; "bytes": the original file
+    # goes to the model as a DT_STRING tensor (ResNet image_bytes style).
+    encoding = fields.String(load_default="tensor", validate=validate.OneOf(("tensor", "bytes")))
+    dtype = fields.String(load_default="uint8", validate=validate.OneOf(INPUT_DTYPES))
+    size = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=MAX_INPUT_SIDE)),
+        validate=validate.Length(equal=2),
+        load_default=None,
+    )
+    resize = fields.String(load_default="stretch", validate=validate.OneOf(RESIZE_MODES))
+    pad_value = fields.Integer(load_default=0, validate=validate.Range(min=0, max=255))
+
+    @validates_schema
+    def _size_for_tensors(self, data: dict[str, Any], **_: Any) -> None:
+        if data["encoding"] == "tensor" and data.get("size") is None:
+            raise ValidationError("size [width, height] is required for tensor inputs", "size")
+
+
+class ModelSchema(Schema):
+    """One public model of the registry."""
+
+    class Meta:
+        unknown = RAISE
+
+    task = fields.String(required=True, validate=validate.OneOf(TASKS))
+    description = fields.String(load_default="")
+    serving = fields.Nested(ServingSchema, required=True)
+    input = fields.Nested(InputSchema, required=True)
+    outputs = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    labels = fields.String(load_default=None)
+    background_class = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    deadline_ms = fields.Integer(load_default=None, validate=validate.Range(min=1, max=600_000))
+
+    @validates_schema
+    def _outputs_for_task(self, data: dict[str, Any], **_: Any) -> None:
+        roles = OUTPUT_ROLES[data["task"]]
+        given = set(data["outputs"])
+        missing = [role for role in roles["required"] if role not in given]
+        unknown = sorted(given - set(roles["required"]) - set(roles["optional"]))
+        if missing:
+            raise ValidationError(f"missing output roles: {', '.join(missing)}", "outputs")
+        if unknown:
+            raise ValidationError(f"unknown output roles: {', '.join(unknown)}", "outputs")
+
+
+class RegistrySchema(Schema):
+    """The whole registry file: ``models: {public-name: model}``."""
+
+    class Meta:
+        unknown = RAISE
+
+    models = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+        values=fields.Nested(ModelSchema),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+
+
+REGISTRY_SCHEMA = RegistrySchema()

@@ -1,0 +1,1 @@
+"""Talking to TensorFlow Serving: wire protos, tensor codec, gRPC client."""
