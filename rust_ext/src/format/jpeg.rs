@@ -1,0 +1,203 @@
+//! JPEG header: walks the marker segments up to the first scan (SOS).
+//!
+//! Only segment lengths and the frame header (`SOFn`) are read; entropy-coded
+//! data is never parsed here.
+
+use super::Format;
+use crate::error::Error;
+
+/// SOI followed by the first byte of the next marker.
+pub(super) const MAGIC: &[u8] = b"\xFF\xD8\xFF";
+
+const SOS: u8 = 0xDA;
+const EOI: u8 = 0xD9;
+
+/// What the marker walk found.
+struct Frame {
+    width: u32,
+    height: u32,
+    /// Offset of the first SOS marker, if the data reaches it.
+    scan: Option<usize>,
+}
+
+/// Width and height from the first frame header (`SOFn`).
+///
+/// # Errors
+///
+/// [`Error::Corrupt`] if the data ends or goes wrong before a frame header;
+/// [`Error::UnsupportedFeature`] for a height deferred to a DNL marker.
+pub(super) fn dimensions(data: &[u8]) -> Result<(u32, u32), Error> {
+    let frame = walk(data)?;
+    if frame.height == 0 {
+        return Err(Error::UnsupportedFeature {
+            format: Format::Jpeg,
+            detail: "height defined by a DNL marker".into(),
+        });
+    }
+    Ok((frame.width, frame.height))
+}
+
+/// Checks that an end-of-image marker follows the first scan.
+///
+/// A truncated file has none: inside entropy-coded data every 0xFF byte is
+/// stuffed or starts a restart marker, so `FF D9` after SOS is a real EOI.
+/// The decoder itself runs lenient (like libjpeg) and would pad a truncated
+/// scan with grey instead of failing.
+///
+/// # Errors
+///
+/// [`Error::Corrupt`] if the headers are broken or the data stops before EOI.
+pub(crate) fn check_complete(data: &[u8]) -> Result<(), Error> {
+    let scan = walk(data)?
+        .scan
+        .ok_or_else(|| Error::corrupt(Format::Jpeg, "truncated before the first scan"))?;
+    let tail = data.get(scan..).unwrap_or_default();
+    if tail.windows(2).rev().any(|pair| pair == [0xFF, EOI]) {
+        Ok(())
+    } else {
+        Err(Error::corrupt(
+            Format::Jpeg,
+            "truncated: no end-of-image marker after the scan data",
+        ))
+    }
+}
+
+/// Walks marker segments from after SOI to the first SOS.
+fn walk(data: &[u8]) -> Result<Frame, Error> {
+    let corrupt = |detail: &str| Error::corrupt(Format::Jpeg, detail);
+    let truncated = || corrupt("truncated before the frame header");
+    let mut size: Option<(u32, u32)> = None;
+    let mut pos = 2;
+    loop {
+        // libjpeg skips stray bytes before a marker with a warning; so do we.
+        pos = skip_while(data, pos, |b| b != 0xFF);
+        pos = skip_while(data, pos, |b| b == 0xFF);
+        let Some(&marker) = data.get(pos) else {
+            return finish(size, None).ok_or_else(truncated);
+        };
+        pos += 1;
+        match marker {
+            // Stuffed zero, TEM, RSTn and a repeated SOI carry no length.
+            0x00 | 0x01 | 0xD0..=0xD8 => continue,
+            EOI => return Err(corrupt("end-of-image marker before any scan")),
+            SOS => {
+                return finish(size, Some(pos - 2))
+                    .ok_or_else(|| corrupt("scan data before the frame header"))
+            }
+            _ => {}
+        }
+        let Some(&[hi, lo]) = data.get(pos..pos + 2) else {
+            return finish(size, None).ok_or_else(truncated);
+        };
+        let length = be_u16(hi, lo);
+        if length < 2 {
+            return Err(corrupt("invalid marker segment length"));
+        }
+        let end = pos + usize::from(length);
+        if is_frame_header(marker) && size.is_none() {
+            // Precision (1), height (2), width (2), component count (1).
+            let body = data.get(pos + 2..end).ok_or_else(truncated)?;
+            let [_, h0, h1, w0, w1, _, ..] = *body else {
+                return Err(corrupt("frame header too short"));
+            };
+            size = Some((be_u16(w0, w1).into(), be_u16(h0, h1).into()));
+        }
+        pos = end;
+    }
+}
+
+fn finish(size: Option<(u32, u32)>, scan: Option<usize>) -> Option<Frame> {
+    size.map(|(width, height)| Frame {
+        width,
+        height,
+        scan,
+    })
+}
+
+/// SOF0..SOF15, less DHT (C4), JPG (C8) and DAC (CC), which share the range.
+fn is_frame_header(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
+}
+
+/// First position at or after `pos` whose byte fails `keep`, or `data.len()`.
+fn skip_while(data: &[u8], pos: usize, keep: impl Fn(u8) -> bool) -> usize {
+    let rest = data.get(pos..).unwrap_or_default();
+    pos + rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len())
+}
+
+fn be_u16(hi: u8, lo: u8) -> u16 {
+    u16::from_be_bytes([hi, lo])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SOI, an APP0 segment, SOF0 for `width`x`height`, SOS, two data bytes and EOI.
+    fn minimal(width: u16, height: u16) -> Vec<u8> {
+        let mut data = vec![0xFF, 0xD8];
+        data.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x06, b'J', b'F', b'I', b'F']);
+        data.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x0B, 8]);
+        data.extend_from_slice(&height.to_be_bytes());
+        data.extend_from_slice(&width.to_be_bytes());
+        data.extend_from_slice(&[1, 1, 0x11, 0]);
+        data.extend_from_slice(&[0xFF, SOS, 0x00, 0x08, 1, 1, 0, 0, 63, 0]);
+        data.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, EOI]);
+        data
+    }
+
+    #[test]
+    fn reads_frame_header() {
+        assert_eq!(dimensions(&minimal(4000, 3000)), Ok((4000, 3000)));
+        assert_eq!(dimensions(&minimal(65535, 1)), Ok((65535, 1)));
+    }
+
+    #[test]
+    fn skips_fill_bytes_and_stray_bytes() {
+        let mut data = minimal(10, 20);
+        data.splice(2..2, [0xFF, 0xFF, 0x00, 0x42]);
+        assert_eq!(dimensions(&data), Ok((10, 20)));
+    }
+
+    #[test]
+    fn truncated_header_is_corrupt() {
+        let data = minimal(10, 20);
+        let sof_end = 2 + 8 + 13;
+        for cut in 3..sof_end {
+            assert!(
+                matches!(dimensions(&data[..cut]), Err(Error::Corrupt { .. })),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(dimensions(&data[..sof_end]), Ok((10, 20)));
+    }
+
+    #[test]
+    fn scan_before_frame_is_corrupt() {
+        let data = [0xFF, 0xD8, 0xFF, SOS, 0, 2, 0xFF, EOI];
+        assert!(matches!(dimensions(&data), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn zero_height_is_unsupported() {
+        assert!(matches!(
+            dimensions(&minimal(10, 0)),
+            Err(Error::UnsupportedFeature { .. })
+        ));
+    }
+
+    #[test]
+    fn complete_needs_eoi_after_scan() {
+        let data = minimal(10, 20);
+        assert_eq!(check_complete(&data), Ok(()));
+        let mut trailing = data.clone();
+        trailing.extend_from_slice(&[0; 64]);
+        assert_eq!(check_complete(&trailing), Ok(()));
+        for cut in [data.len() - 1, data.len() - 4, 30] {
+            assert!(
+                matches!(check_complete(&data[..cut]), Err(Error::Corrupt { .. })),
+                "cut at {cut}"
+            );
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Format sniffing from magic bytes and header parsing that reads no pixel data.
+//!
+//! The headers are parsed here rather than by the decoders so that limits are
+//! checked before a decoder copies, buffers or allocates anything.
+
+pub(crate) mod jpeg;
+mod png;
+
+use crate::error::Error;
+
+/// An encoded image format the crate can sniff and decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// JPEG (JFIF/EXIF), baseline or progressive.
+    Jpeg,
+    /// PNG, any bit depth and color type.
+    Png,
+}
+
+impl Format {
+    /// Lower-case name, as reported to Python (`"jpeg"`, `"png"`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+        }
+    }
+
+    /// Upper-case name for messages (`"JPEG"`, `"PNG"`).
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Jpeg => "JPEG",
+            Self::Png => "PNG",
+        }
+    }
+
+    /// The format whose magic bytes start `data`, if any.
+    #[must_use]
+    pub fn sniff(data: &[u8]) -> Option<Self> {
+        if data.starts_with(jpeg::MAGIC) {
+            Some(Self::Jpeg)
+        } else if data.starts_with(png::MAGIC) {
+            Some(Self::Png)
+        } else {
+            None
+        }
+    }
+}
+
+/// What the header says about an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Format sniffed from the magic bytes.
+    pub format: Format,
+    /// Width in pixels (at least 1).
+    pub width: u32,
+    /// Height in pixels (at least 1).
+    pub height: u32,
+}
+
+/// Sniffs the format and reads the dimensions from the header only.
+///
+/// # Errors
+///
+/// [`Error::Empty`] for no bytes, [`Error::UnsupportedFormat`] for unknown
+/// magic bytes, [`Error::Corrupt`] for a truncated or malformed header or a
+/// zero dimension.
+pub fn read_header(data: &[u8]) -> Result<Header, Error> {
+    if data.is_empty() {
+        return Err(Error::Empty);
+    }
+    let format = Format::sniff(data).ok_or(Error::UnsupportedFormat)?;
+    let (width, height) = match format {
+        Format::Jpeg => jpeg::dimensions(data)?,
+        Format::Png => png::dimensions(data)?,
+    };
+    if width == 0 || height == 0 {
+        return Err(Error::corrupt(
+            format,
+            format!("header gives a size of {width}x{height}"),
+        ));
+    }
+    Ok(Header {
+        format,
+        width,
+        height,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_magic_bytes() {
+        assert_eq!(Format::sniff(b"\xFF\xD8\xFF\xE0rest"), Some(Format::Jpeg));
+        assert_eq!(Format::sniff(b"\x89PNG\r\n\x1a\nrest"), Some(Format::Png));
+        assert_eq!(Format::sniff(b"GIF89a"), None);
+        assert_eq!(Format::sniff(b"\x89PNG"), None);
+        assert_eq!(Format::sniff(b""), None);
+    }
+
+    #[test]
+    fn empty_and_unknown_input() {
+        assert_eq!(read_header(b""), Err(Error::Empty));
+        assert_eq!(read_header(b"hello, world"), Err(Error::UnsupportedFormat));
+        assert_eq!(read_header(b"<svg/>"), Err(Error::UnsupportedFormat));
+    }
+}
