@@ -14,6 +14,10 @@ from collections.abc import Callable, Sequence
 # subcommand -> (module, help); each module has ``main(argv) -> int``.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("adapter.serve", "run the HTTP adapter under gunicorn"),
+    "run-local": (
+        "adapter.local",
+        "start the local model server and the adapter together (make run)",
+    ),
     "model-server": (
         "adapter.modelserver.server",
         "run the local TF-Serving-compatible model server (backend extra)",

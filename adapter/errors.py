@@ -123,6 +123,10 @@ class BackendError(ApiError):
     status, slug, title = 502, "backend-error", "Model server error"
 
 
+class BackendRejected(BackendError):
+    """TF Serving answered INVALID_ARGUMENT or FAILED_PRECONDITION to our request (502)."""
+
+
 class BackendUnavailable(ApiError):
     """TF Serving is unreachable or overloaded; retry after ``Retry-After`` (503)."""
 

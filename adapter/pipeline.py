@@ -184,12 +184,18 @@ class Pipeline:
 
     def _predict(self, config: ModelConfig, prepared: _Prepared) -> tuple[Prediction, float]:
         start = time.perf_counter()
-        prediction = self.client.predict(
-            config.serving,
-            {config.input.tensor: prepared.tensor},
-            output_filter=sorted(set(config.outputs.values())),
-            timeout_s=config.deadline_s,
-        )
+        try:
+            prediction = self.client.predict(
+                config.serving,
+                {config.input.tensor: prepared.tensor},
+                output_filter=sorted(set(config.outputs.values())),
+                timeout_s=config.deadline_s,
+            )
+        except errors.BackendRejected:
+            if config.input.encoding != "bytes":
+                raise
+            # The original bytes were the only input: the model could not decode them.
+            raise errors.InvalidImage("The model could not decode this image.") from None
         return prediction, _elapsed_ms(start)
 
     def _output(

@@ -222,5 +222,6 @@ def translate_rpc_error(exc: grpc.RpcError, model: ModelRef) -> errors.ApiError:
         # We built the tensors: the backend rejecting them is our bug or a
         # registry/model mismatch, not the caller's fault.
         log.error("model server rejected a request built by the adapter: %s", details)
+        return errors.BackendRejected("The model server rejected the request.")
     return errors.BackendError("The model server could not run this request.")
 

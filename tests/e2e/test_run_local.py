@@ -1,0 +1,39 @@
+"""``tfs-adapter run-local`` (what `make run` starts): both processes up, Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import requests
+
+from adapter.local import wait_for_http
+from adapter.modelserver.testing import free_port
+
+
+def test_run_local_serves_and_stops_cleanly_on_ctrl_c(demo_models_dir: Path) -> None:
+    port, tfs_port = free_port(), free_port()
+    command = [
+        sys.executable, "-m", "adapter.cli", "run-local", "--models-dir", str(demo_models_dir),
+        "--port", str(port), "--tfs-port", str(tfs_port), "--workers", "1",
+    ]  # fmt: skip
+    runner = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", [runner], timeout_s=90)
+        children = psutil.Process(runner.pid).children(recursive=True)
+        assert len(children) >= 3  # model server, gunicorn master, its worker
+        models = requests.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).json()
+        assert len(models["models"]) == 4
+
+        runner.send_signal(signal.SIGINT)
+        output, _ = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 0
+    assert f"http://localhost:{port}" in output
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {alive}"
