@@ -136,7 +136,9 @@ def _model_config(
         try:
             labels = LabelMap.from_file(label_path)
         except OSError as exc:
-            raise ConfigError(f"model {name}: cannot read labels {label_path}: {exc.strerror}")
+            raise ConfigError(
+                f"model {name}: cannot read labels {label_path}: {exc.strerror}"
+            ) from None
     size = spec["size"]
     return ModelConfig(
         name=name,

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 READY_TIMEOUT_S = 120.0
+SAMPLES = "adapter/demo/samples"
 
 
 def spawn(command: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -45,7 +46,7 @@ def wait_for_http(url: str, children: Sequence[subprocess.Popen[bytes]], timeout
     while time.monotonic() < deadline:
         for child in children:
             if child.poll() is not None:
-                raise RuntimeError(f"{child.args[0]} exited with status {child.returncode}")
+                raise RuntimeError(f"{child.args!r} exited with status {child.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -77,8 +78,8 @@ def _print_banner(port: int) -> None:
     print(
         f"\nThe adapter is ready at {base}\n"
         f"  models:   curl {base}/v1/models\n"
-        f"  detect:   curl -F image=@adapter/demo/samples/digits.jpg {base}/v1/models/digits/detect\n"
-        f"  classify: curl -F image=@adapter/demo/samples/seven.png {base}/v1/models/digit-classes/classify\n"
+        f"  detect:   curl -F image=@{SAMPLES}/digits.jpg {base}/v1/models/digits/detect\n"
+        f"  classify: curl -F image=@{SAMPLES}/seven.png {base}/v1/models/digit-classes/classify\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -48,7 +48,7 @@ CONTENDERS = {
 
 
 def measure(body: str) -> tuple[float, float, float]:
-    """Run ``body`` in a fresh interpreter: (import+create seconds, RSS MB, process wall seconds)."""
+    """Run ``body`` in a fresh interpreter: (import+create s, RSS MB, whole process s)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     start = time.perf_counter()
     result = subprocess.run(

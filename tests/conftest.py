@@ -61,4 +61,3 @@ def app(settings: Settings) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client of :func:`app`."""
     return app.test_client()
-

@@ -72,7 +72,7 @@ def assert_problem(response: Any, status: int, slug: str | None = None) -> dict[
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
     body: dict[str, Any] = response.get_json()
-    assert PROBLEM_KEYS <= set(body)
+    assert set(body) >= PROBLEM_KEYS
     assert body["status"] == status
     if slug is not None:
         assert body["type"].endswith("/" + slug)

@@ -47,7 +47,7 @@ def read_image(request: Request) -> bytes:
     if len(parts) != 1:
         detail = "The form has no 'image' file part." if not parts else "Send one 'image' part."
         raise errors.BadRequest(detail, errors={IMAGE_FIELD: [detail]})
-    data = parts[0].read()
+    data: bytes = parts[0].read()
     if not data:
         raise errors.InvalidImage("The uploaded image is empty.")
     return data

@@ -111,7 +111,7 @@ def map_detections(
         box = _pixel_box(boxes[row], frame)
         if box is None:
             continue
-        class_id = int(round(float(classes[row])))
+        class_id = round(float(classes[row]))
         found.append(
             Detection(
                 label=labels.name(class_id),

@@ -35,7 +35,9 @@ class ClassifyOptionsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    top_k = fields.Integer(load_default=DEFAULT_TOP_K, validate=validate.Range(min=1, max=TOP_K_LIMIT))
+    top_k = fields.Integer(
+        load_default=DEFAULT_TOP_K, validate=validate.Range(min=1, max=TOP_K_LIMIT)
+    )
 
 
 DETECT_OPTIONS = DetectOptionsSchema()

@@ -14,7 +14,7 @@ TASKS = ("detection", "classification")
 RESIZE_MODES = ("stretch", "letterbox")
 INPUT_DTYPES = ("uint8", "float32")
 # Output roles each task's mapper reads; "required" ones must be configured.
-OUTPUT_ROLES = {
+OUTPUT_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "detection": {"required": ("boxes", "classes", "scores"), "optional": ("count",)},
     "classification": {"required": ("probabilities",), "optional": ("classes",)},
 }

@@ -125,7 +125,7 @@ class PredictClient:
         timeout_s: float,
         model: ModelRef,
     ) -> ResponseT:
-        stub = self._channel_here().unary_unary(
+        stub: grpc.UnaryUnaryMultiCallable[Message, ResponseT] = self._channel_here().unary_unary(
             method, request_serializer=lambda m: m.SerializeToString(), response_deserializer=parse
         )
         try:
@@ -224,4 +224,3 @@ def translate_rpc_error(exc: grpc.RpcError, model: ModelRef) -> errors.ApiError:
         log.error("model server rejected a request built by the adapter: %s", details)
         return errors.BackendRejected("The model server rejected the request.")
     return errors.BackendError("The model server could not run this request.")
-

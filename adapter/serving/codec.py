@@ -17,7 +17,8 @@ from adapter.serving.protos import tensor_pb2
 DT = tensor_pb2.DataType
 
 # DataType -> (numpy dtype, typed repeated field holding the values).
-_NUMERIC: dict[int, tuple[np.dtype[np.generic], str]] = {
+
+_NUMERIC: dict[DT, tuple[np.dtype[np.generic], str]] = {
     DT.DT_FLOAT: (np.dtype("<f4"), "float_val"),
     DT.DT_DOUBLE: (np.dtype("<f8"), "double_val"),
     DT.DT_HALF: (np.dtype("<f2"), "half_val"),
@@ -31,10 +32,10 @@ _NUMERIC: dict[int, tuple[np.dtype[np.generic], str]] = {
     DT.DT_UINT64: (np.dtype("<u8"), "uint64_val"),
     DT.DT_BOOL: (np.dtype("?"), "bool_val"),
 }
-_BY_NUMPY: dict[np.dtype[np.generic], int] = {
+_BY_NUMPY: dict[np.dtype[np.generic], DT] = {
     np_dtype.newbyteorder("="): dt for dt, (np_dtype, _) in _NUMERIC.items()
 }
-_DTYPE_NAMES: dict[str, int] = {
+_DTYPE_NAMES: dict[str, DT] = {
     "float32": DT.DT_FLOAT,
     "float64": DT.DT_DOUBLE,
     "float16": DT.DT_HALF,
@@ -55,16 +56,16 @@ class TensorDecodeError(ValueError):
     """A TensorProto from the backend could not be turned into an array."""
 
 
-def dtype_from_name(name: str) -> int:
-    """Return the DataType for a registry dtype name such as ``"uint8"``."""
+def dtype_from_name(name: str) -> DT:
+    """Return the DT for a registry dtype name such as ``"uint8"``."""
     try:
         return _DTYPE_NAMES[name]
     except KeyError:
         raise ValueError(f"unsupported dtype {name!r}") from None
 
 
-def dtype_name(dtype: int) -> str:
-    """Return the registry name of a DataType (``DT_FLOAT`` -> ``"float32"``)."""
+def dtype_name(dtype: DT) -> str:
+    """Return the registry name of a DT (``DT_FLOAT`` -> ``"float32"``)."""
     for name, value in _DTYPE_NAMES.items():
         if value == dtype:
             return name
@@ -85,7 +86,9 @@ def to_tensor_proto(array: npt.NDArray[np.generic]) -> tensor_pb2.TensorProto:
         raise ValueError(f"unsupported array dtype {array.dtype}")
     wire = np.ascontiguousarray(array, dtype=_NUMERIC[dtype][0])
     return tensor_pb2.TensorProto(
-        dtype=dtype, tensor_shape=_shape_proto(array.shape), tensor_content=wire.tobytes()
+        dtype=dtype,
+        tensor_shape=_shape_proto(array.shape),
+        tensor_content=wire.tobytes(),
     )
 
 

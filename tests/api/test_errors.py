@@ -88,7 +88,9 @@ def test_not_multipart(client: FlaskClient, jpeg: bytes) -> None:
 
 def test_too_large_upload(settings, jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
     small = create_app(
-        load_settings({"ADAPTER_TFS_TARGET": settings.tfs_target, "ADAPTER_MAX_UPLOAD_BYTES": "1000"})
+        load_settings(
+            {"ADAPTER_TFS_TARGET": settings.tfs_target, "ADAPTER_MAX_UPLOAD_BYTES": "1000"}
+        )
     )
     response = small.test_client().post("/v1/models/digits/detect", data=upload(jpeg))
     assert_problem(response, 413)

@@ -31,6 +31,11 @@ def test_readyz_reports_every_model_available(client: FlaskClient) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     assert body["status"] == "ready"
-    assert set(body["models"]) == {"digits", "digits-stretch", "digit-classes", "digit-classes-bytes"}
+    assert set(body["models"]) == {
+        "digits",
+        "digits-stretch",
+        "digit-classes",
+        "digit-classes-bytes",
+    }
     for state in body["models"].values():
         assert state == {"ready": True, "state": "AVAILABLE", "version": 1}

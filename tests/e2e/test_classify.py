@@ -31,7 +31,9 @@ def test_top1_accuracy_on_held_out_digits(client: FlaskClient, model: str) -> No
 @pytest.mark.parametrize("model", ["digit-classes", "digit-classes-bytes"])
 def test_top_k_ranks_labels_and_never_reports_background(client: FlaskClient, model: str) -> None:
     image = render_digit_image(np.random.default_rng(1), HELD_OUT_INDICES[0], size_px=64)
-    response = client.post(f"/v1/models/{model}/classify?top_k=10", data=upload(encode(image, "PNG")))
+    response = client.post(
+        f"/v1/models/{model}/classify?top_k=10", data=upload(encode(image, "PNG"))
+    )
     body = response.get_json()
     results = body["classifications"]
     assert len(results) == 10

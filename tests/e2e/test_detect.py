@@ -47,9 +47,9 @@ def test_every_drawn_digit_is_found_in_original_pixels(
 def test_min_score_and_max_results_filter(client: FlaskClient) -> None:
     canvas = make_canvas(np.random.default_rng(5), 1280, 720, max_digits=8)
     data = encode(canvas.image, "PNG")
-    everything = client.post(
-        "/v1/models/digits/detect?min_score=0", data=upload(data)
-    ).get_json()["detections"]
+    everything = client.post("/v1/models/digits/detect?min_score=0", data=upload(data)).get_json()[
+        "detections"
+    ]
     assert len(everything) >= len(canvas.labels)
 
     top = client.post("/v1/models/digits/detect?max_results=1", data=upload(data)).get_json()

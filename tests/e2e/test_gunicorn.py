@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 
 import numpy as np
@@ -42,7 +41,12 @@ def test_bad_uploads_get_4xx_and_the_worker_keeps_serving(gunicorn_url: str) -> 
     good = encode(make_canvas(np.random.default_rng(8), 800, 600).image, "JPEG")
     workers = _workers(gunicorn_url)
     detect = f"{gunicorn_url}/v1/models/digits/detect"
-    bad_uploads = [b"", b"not an image at all", good[: len(good) // 2], b"\x89PNG\r\n\x1a\n" + b"\0" * 40]
+    bad_uploads = [
+        b"",
+        b"not an image at all",
+        good[: len(good) // 2],
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 40,
+    ]
     for data in bad_uploads * 3:
         response = requests.post(detect, files={"image": ("x", data)}, timeout=10)
         assert 400 <= response.status_code < 500, response.text

@@ -35,5 +35,5 @@ def test_run_local_serves_and_stops_cleanly_on_ctrl_c(demo_models_dir: Path) -> 
             runner.kill()
     assert runner.returncode == 0
     assert f"http://localhost:{port}" in output
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"left running: {alive}"

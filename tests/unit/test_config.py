@@ -32,7 +32,12 @@ def test_defaults_serve_the_demo() -> None:
     settings = load_settings({})
     assert settings.registry_path == DEMO_REGISTRY
     assert settings.tfs_target == "localhost:8500"
-    assert set(settings.models) == {"digits", "digits-stretch", "digit-classes", "digit-classes-bytes"}
+    assert set(settings.models) == {
+        "digits",
+        "digits-stretch",
+        "digit-classes",
+        "digit-classes-bytes",
+    }
     assert settings.models["digits"].input.size == (320, 320)
 
 

@@ -25,8 +25,10 @@ def test_create_app_loads_no_tensorflow() -> None:
 
 
 def test_the_cli_loads_no_tensorflow_for_the_adapter() -> None:
-    probe = "import sys, adapter.cli, adapter.local, adapter.gunicorn_conf; " \
+    probe = (
+        "import sys, adapter.cli, adapter.local, adapter.gunicorn_conf; "
         "print('tensorflow' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )

@@ -23,7 +23,9 @@ def test_generated_modules_match_their_proto_files(tmp_path: Path) -> None:
     compiled = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
     for fresh in compiled.file:
         _drop_json_names(fresh.message_type)  # protoc adds them to descriptor sets only
-        module = importlib.import_module(fresh.name.removesuffix(".proto").replace("/", ".") + "_pb2")
+        module = importlib.import_module(
+            fresh.name.removesuffix(".proto").replace("/", ".") + "_pb2"
+        )
         committed = descriptor_pb2.FileDescriptorProto()
         module.DESCRIPTOR.CopyToProto(committed)
         assert committed == fresh, f"{fresh.name} changed: run `make protos`"

@@ -48,7 +48,9 @@ def _our_request(inputs: dict[str, object]) -> bytes:
 @pytest.mark.parametrize("dtype", sorted(ARRAYS))
 def test_numeric_request_parses_like_make_tensor_proto(dtype: str) -> None:
     array = ARRAYS[dtype]
-    parsed = tfs_predict.PredictRequest.FromString(_our_request({"x": codec.to_tensor_proto(array)}))
+    parsed = tfs_predict.PredictRequest.FromString(
+        _our_request({"x": codec.to_tensor_proto(array)})
+    )
     theirs = tf.make_tensor_proto(array)
     ours = parsed.inputs["x"]
     assert ours.dtype == theirs.dtype
