@@ -20,7 +20,7 @@ from adapter import errors, imaging
 from adapter.config import ModelConfig, Settings
 from adapter.mapping.classification import Classification, map_classification
 from adapter.mapping.detection import Detection, DetectionOptions, Frame, map_detections
-from adapter.serving.client import Prediction, PredictClient
+from adapter.serving.client import PredictClient, Prediction
 from adapter.serving.codec import strings_to_tensor_proto, to_tensor_proto
 from adapter.serving.protos.tensor_pb2 import TensorProto
 
