@@ -1,0 +1,1 @@
+"""Demo SavedModels (digit detector and classifiers) built from scikit-learn's load_digits()."""
