@@ -85,9 +85,13 @@ class _Prepared:
     tensor: TensorProto
     frame: Frame
 
+    @property
+    def image_size(self) -> ImageSize:
+        return ImageSize(self.frame.image_width, self.frame.image_height)
 
-def _elapsed_ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
 
 
 class Pipeline:
@@ -117,11 +121,7 @@ class Pipeline:
     def detect(self, name: str, data: bytes, options: DetectionOptions) -> DetectResult:
         """Detect objects in one encoded image with model ``name``."""
         config = self.model(name, "detection")
-        timings = Timings()
-        start = time.perf_counter()
-        prepared = self._prepare(config, data)
-        timings.decode = _elapsed_ms(start)
-        prediction, timings.inference = self._predict(config, prepared)
+        prepared, prediction, timings = self._infer(config, data)
         start = time.perf_counter()
         detections = map_detections(
             *self._detection_outputs(config, prediction.outputs),
@@ -129,10 +129,10 @@ class Pipeline:
             labels=config.labels,
             options=options,
         )
-        timings.mapping = _elapsed_ms(start)
+        timings.mapping = _ms(time.perf_counter() - start)
         return DetectResult(
             model=ModelInfo(name, prediction.model_version),
-            image=ImageSize(prepared.frame.image_width, prepared.frame.image_height),
+            image=prepared.image_size,
             detections=detections,
             timings_ms=timings,
         )
@@ -140,25 +140,33 @@ class Pipeline:
     def classify(self, name: str, data: bytes, top_k: int) -> ClassifyResult:
         """Classify one encoded image with model ``name``; the ``top_k`` best classes."""
         config = self.model(name, "classification")
-        timings = Timings()
+        prepared, prediction, timings = self._infer(config, data)
         start = time.perf_counter()
-        prepared = self._prepare(config, data)
-        timings.decode = _elapsed_ms(start)
-        prediction, timings.inference = self._predict(config, prepared)
-        start = time.perf_counter()
-        probabilities = self._output(config, prediction.outputs, "probabilities")
         classifications = map_classification(
-            probabilities[0],
+            self._output(config, prediction.outputs, "probabilities")[0],
             labels=config.labels,
             top_k=top_k,
             background_class=config.background_class,
         )
-        timings.mapping = _elapsed_ms(start)
+        timings.mapping = _ms(time.perf_counter() - start)
         return ClassifyResult(
             model=ModelInfo(name, prediction.model_version),
-            image=ImageSize(prepared.frame.image_width, prepared.frame.image_height),
+            image=prepared.image_size,
             classifications=classifications,
             timings_ms=timings,
+        )
+
+    def _infer(self, config: ModelConfig, data: bytes) -> tuple[_Prepared, Prediction, Timings]:
+        """Decode (or pass through) the image and run Predict, timing both."""
+        start = time.perf_counter()
+        prepared = self._prepare(config, data)
+        decoded = time.perf_counter()
+        prediction = self._predict(config, prepared)
+        done = time.perf_counter()
+        return (
+            prepared,
+            prediction,
+            Timings(decode=_ms(decoded - start), inference=_ms(done - decoded)),
         )
 
     def _prepare(self, config: ModelConfig, data: bytes) -> _Prepared:
@@ -182,8 +190,7 @@ class Pipeline:
         frame = Frame(image.width, image.height, spec.size[0], spec.size[1], image.transform)
         return _Prepared(to_tensor_proto(image.array[np.newaxis]), frame)
 
-    def _predict(self, config: ModelConfig, prepared: _Prepared) -> tuple[Prediction, float]:
-        start = time.perf_counter()
+    def _predict(self, config: ModelConfig, prepared: _Prepared) -> Prediction:
         try:
             prediction = self.client.predict(
                 config.serving,
@@ -196,7 +203,7 @@ class Pipeline:
                 raise
             # The original bytes were the only input: the model could not decode them.
             raise errors.InvalidImage("The model could not decode this image.") from None
-        return prediction, _elapsed_ms(start)
+        return prediction
 
     def _output(
         self, config: ModelConfig, outputs: Mapping[str, npt.NDArray[Any]], role: str
