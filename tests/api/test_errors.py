@@ -76,9 +76,17 @@ def test_invalid_options_name_the_field(
 
 
 def test_missing_image_part(client: FlaskClient) -> None:
-    response = client.post("/v1/models/digits/detect", data={"picture": (io.BytesIO(b"x"), "a")})
-    assert response.status_code in (400, 422)
-    assert_problem(response, response.status_code)
+    response = client.post("/v1/models/digits/detect", data={}, content_type="multipart/form-data")
+    body = assert_problem(response, 400, "bad-request")
+    assert "image" in body["errors"]
+
+
+def test_unknown_form_fields_are_named(client: FlaskClient, jpeg: bytes) -> None:
+    form = {**upload(jpeg), "picture": (io.BytesIO(b"x"), "a")}
+    body = assert_problem(
+        client.post("/v1/models/digits/detect", data=form), 422, "validation-failed"
+    )
+    assert "picture" in body["errors"]
 
 
 def test_not_multipart(client: FlaskClient, jpeg: bytes) -> None:
