@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from adapter.modelserver.demo_models.canvas import make_canvas
-from tests.helpers import box_tuple, encode, unmatched_digits, upload
+from tests.helpers import box_tuple, encode, iou, unmatched_digits, upload
 
 SIZES = [(200, 900), (900, 200), (1280, 720), (3000, 2000)]
 CANVASES_PER_FORMAT = 4
@@ -31,6 +31,16 @@ def _check_shape(body: dict[str, Any], model: str, width: int, height: int) -> N
         assert det["class_id"] == int(det["label"]) + 1  # TF OD API classes are 1-based
 
 
+def _assert_every_digit_is_boxed(
+    client: FlaskClient, model: str, data: bytes, squares: list[tuple[float, ...]]
+) -> None:
+    """Whatever the label, every drawn digit has a box with IoU >= 0.5 in original pixels."""
+    every = client.post(f"/v1/models/{model}/detect?min_score=0", data=upload(data)).get_json()
+    boxes = [box_tuple(d["box"]) for d in every["detections"]]
+    for square in squares:
+        assert max((iou(box, square) for box in boxes), default=0.0) >= 0.5, square
+
+
 @pytest.mark.parametrize("model", ["digits", "digits-stretch"])
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_held_out_digits_are_found_in_original_pixels(
@@ -42,13 +52,13 @@ def test_held_out_digits_are_found_in_original_pixels(
     for fmt in ("JPEG", "PNG"):
         for _ in range(CANVASES_PER_FORMAT):
             canvas = make_canvas(rng, width, height)
-            response = client.post(
-                f"/v1/models/{model}/detect", data=upload(encode(canvas.image, fmt))
-            )
+            data = encode(canvas.image, fmt)
+            response = client.post(f"/v1/models/{model}/detect", data=upload(data))
             assert response.status_code == 200, response.get_data(as_text=True)
             body = response.get_json()
             _check_shape(body, model, width, height)
             missed = unmatched_digits(body["detections"], canvas.boxes, canvas.labels)
+            _assert_every_digit_is_boxed(client, model, data, canvas.boxes)
             drawn += len(canvas.labels)
             found += len(canvas.labels) - len(missed)
             returned += len(body["detections"])
