@@ -8,20 +8,9 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from tests.modelserver.predict_requests import request
+
 Stub = prediction_service_pb2_grpc.PredictionServiceStub
-
-
-def request(
-    name: str = "half_plus_two", signature: str = "", **arrays: np.ndarray
-) -> predict_pb2.PredictRequest:
-    """A PredictRequest with numpy inputs encoded by tf.make_tensor_proto."""
-    req = predict_pb2.PredictRequest()
-    req.model_spec.name = name
-    if signature:
-        req.model_spec.signature_name = signature
-    for alias, array in arrays.items():
-        req.inputs[alias].CopyFrom(tf.make_tensor_proto(array))
-    return req
 
 
 def call_error(stub: Stub, req: predict_pb2.PredictRequest) -> grpc.RpcError:

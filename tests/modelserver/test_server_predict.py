@@ -6,20 +6,9 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-
-def request(
-    name: str = "half_plus_two", signature: str = "", **inputs: tensor_pb2.TensorProto
-) -> predict_pb2.PredictRequest:
-    """A PredictRequest for ``name`` with the given input protos."""
-    req = predict_pb2.PredictRequest()
-    req.model_spec.name = name
-    if signature:
-        req.model_spec.signature_name = signature
-    for alias, proto in inputs.items():
-        req.inputs[alias].CopyFrom(proto)
-    return req
+from tests.modelserver.predict_requests import request
 
 
 def float_val_proto(values: list[float]) -> tensor_pb2.TensorProto:
