@@ -14,7 +14,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 
 RUST_SOURCES := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml rust_ext/Cargo.lock
 
-.PHONY: help setup native models run test lint protos bench fuzz clean
+.PHONY: help system-packages setup native models run test lint protos bench fuzz clean
 
 help:
 	@echo "make run    set up and start the adapter on :$(PORT) with the local model server"
@@ -22,14 +22,27 @@ help:
 	@echo "make bench  run the benchmarks in bench/ (results in bench/results/)"
 	@echo "make lint   ruff, mypy, cargo fmt/clippy"
 
+# Debian packages the build needs: cmake and nasm build libjpeg-turbo for the
+# Rust extension. Installed with apt-get when missing (sudo unless root).
+SYSTEM_PACKAGES := cmake nasm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Python packages (the adapter, the backend extra, test tools) and the Rust
 # extension, built by maturin through pip. Re-run when their inputs change.
-$(VENV)/.installed: $(PY) pyproject.toml $(RUST_SOURCES)
-	$(BIN)/pip install --quiet --editable ".[backend,test,dev]"
+$(VENV)/.installed: $(PY) pyproject.toml $(RUST_SOURCES) | system-packages
+	$(BIN)/pip install --quiet --editable ".[backend,test,dev,bench]"
 	@touch $@
 
 setup: $(VENV)/.installed
@@ -58,6 +71,7 @@ protos: setup
 
 bench: models
 	$(PY) bench/coldstart.py
+	$(PY) bench/preprocess.py
 
 clean:
 	rm -rf $(VENV) var build rust_ext/target .pytest_cache

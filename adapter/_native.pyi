@@ -3,25 +3,36 @@
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["decode_resize", "probe"]
+__all__ = ["preprocess", "probe"]
 
-def decode_resize(
-    data: bytes,
+_Item = tuple[str, int, int, int, float, float, float, float] | BaseException
+
+def preprocess(
+    images: list[bytes],
     width: int,
     height: int,
     *,
     resize: str,
-    dtype: str,
+    shorter_side: int,
+    filter: str,
     pad_value: int,
+    background: tuple[int, int, int],
+    color: str,
+    layout: str,
+    dtype: str,
+    scale: list[float],
+    offset: list[float],
     max_bytes: int,
     max_width: int,
     max_height: int,
     max_pixels: int,
-) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], int, int, float, float, float, float]:
-    """Decodes a JPEG or PNG and resizes it to `width` x `height` RGB.
+) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], list[_Item]]:
+    """Decodes each image and writes it into one batch tensor.
 
-    Returns `(array, orig_width, orig_height, scale_x, scale_y, pad_x, pad_y)`;
-    the array has shape `(height, width, 3)` and owns the Rust buffer.
+    Returns `(array, items)`: the array has shape `(n, height, width, c)` or
+    `(n, c, height, width)` and owns the Rust buffer; `items[i]` is either
+    `(format, stored_width, stored_height, orientation, scale_x, scale_y,
+    pad_x, pad_y)` or the exception for image `i` (its slot holds padding).
     The GIL is released while decoding and resizing.
     """
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError
 
+from adapter.imaging import Preprocessing
 from adapter.mapping.labels import LabelMap
 from adapter.schemas.registry import REGISTRY_SCHEMA
 from adapter.serving.client import ModelRef
@@ -30,14 +31,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How an upload becomes the model's input tensor (see the registry schema)."""
+    """How an upload becomes the model's input tensor (see the registry schema).
+
+    ``preprocessing`` is set for ``encoding="tensor"``; ``"bytes"`` models get
+    the original file.
+    """
 
     tensor: str
     encoding: str = "tensor"
-    dtype: str = "uint8"
-    size: tuple[int, int] | None = None  # (width, height)
-    resize: str = "stretch"
-    pad_value: int = 0
+    preprocessing: Preprocessing | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,36 @@ def load_registry(path: Path, *, default_deadline_s: float = 5.0) -> dict[str, M
     }
 
 
+_PREPROCESSING_KEYS = (
+    "resize",
+    "shorter_side",
+    "filter",
+    "pad_value",
+    "color",
+    "layout",
+    "dtype",
+    "mean",
+    "std",
+    "scale",
+    "offset",
+)
+
+
+def _preprocessing(name: str, spec: dict[str, Any]) -> Preprocessing:
+    """The registry's input section as a validated :class:`Preprocessing`."""
+    options: dict[str, Any] = {key: spec[key] for key in _PREPROCESSING_KEYS}
+    for key in ("mean", "std", "scale", "offset"):
+        values = options[key]
+        if values is not None:
+            options[key] = values[0] if len(values) == 1 else tuple(values)
+    if spec["background"] is not None:
+        options["background"] = tuple(spec["background"])
+    try:
+        return Preprocessing(tuple(spec["size"]), **options)
+    except ValueError as exc:
+        raise ConfigError(f"model {name}: input: {exc}") from None
+
+
 def _model_config(
     name: str, entry: dict[str, Any], base: Path, default_deadline_s: float
 ) -> ModelConfig:
@@ -139,7 +171,6 @@ def _model_config(
             raise ConfigError(
                 f"model {name}: cannot read labels {label_path}: {exc.strerror}"
             ) from None
-    size = spec["size"]
     return ModelConfig(
         name=name,
         task=entry["task"],
@@ -152,10 +183,7 @@ def _model_config(
         input=InputSpec(
             tensor=spec["tensor"],
             encoding=spec["encoding"],
-            dtype=spec["dtype"],
-            size=(size[0], size[1]) if size else None,
-            resize=spec["resize"],
-            pad_value=spec["pad_value"],
+            preprocessing=_preprocessing(name, spec) if spec["encoding"] == "tensor" else None,
         ),
         outputs=dict(entry["outputs"]),
         labels=labels,

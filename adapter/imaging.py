@@ -1,8 +1,17 @@
 """Image bytes to model-input tensors: decode, resize, and map coordinates back.
 
 The work happens in the Rust extension ``adapter._native`` (this module is its
-only importer) with the GIL released. JPEG and PNG are decoded; the format is
-sniffed from the magic bytes, never taken from a file name or content type.
+only importer) with the GIL released. JPEG (baseline, progressive, grayscale,
+CMYK/YCCK), PNG (every bit depth and colour type, interlaced), WebP (lossy,
+lossless, alpha), GIF and BMP (first frame) are decoded; the format is sniffed
+from the bytes, never taken from a file name or content type. JPEG goes
+through libjpeg-turbo, shrunk in the DCT domain (1/2, 1/4, 1/8) when the
+output needs far fewer pixels than the upload has.
+
+EXIF orientation is applied: tensors, sizes and :class:`Transform` all refer
+to the image as displayed. :class:`Preprocessing` says how an image becomes a
+tensor (size, fit, filter, channels, layout, dtype, normalization); it is
+validated once and reused for every request.
 
 Size limits (:class:`Limits`) are checked from the image header before any
 pixel buffer is allocated. Bad images raise an :class:`ImageError` subclass
@@ -13,7 +22,9 @@ the extension itself (a bug, never the input alone) raises ``RuntimeError``.
 
 from __future__ import annotations
 
+import math
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -24,33 +35,63 @@ from adapter import _native
 
 __all__ = [
     "MAX_OUTPUT_SIDE",
+    "Batch",
+    "Color",
     "CorruptImage",
     "DType",
+    "Filter",
     "ImageError",
     "ImageInfo",
     "ImageTensor",
     "ImageTooLarge",
+    "Layout",
     "Limits",
+    "Preprocessing",
     "ResizeMode",
     "Transform",
     "UnsupportedImage",
     "decode_resize",
     "preprocess",
+    "preprocess_batch",
     "probe",
 ]
 
-ResizeMode = Literal["stretch", "letterbox"]
+ResizeMode = Literal["stretch", "letterbox", "crop", "resize_shorter_crop"]
 """``"stretch"``: scale each axis to fill the output exactly (aspect ratio not kept).
-``"letterbox"``: scale uniformly to fit, centre, pad the rest with ``pad_value``."""
+``"letterbox"``: scale uniformly to fit, centre, pad the rest with ``pad_value``.
+``"crop"``: scale uniformly to cover, keep the centre (crop to the output's aspect).
+``"resize_shorter_crop"``: scale the shorter side to ``shorter_side``, keep the centre."""
+
+Filter = Literal["bilinear", "area", "lanczos"]
+"""Antialiased resampling: Pillow's ``BILINEAR``, ``BOX`` (area average, OpenCV's
+``INTER_AREA``) and ``LANCZOS``."""
+
+Color = Literal["rgb", "bgr", "gray"]
+"""Output channels: RGB, BGR, or one luma channel (Pillow's ``convert("L")``)."""
+
+Layout = Literal["nhwc", "nchw"]
+"""Channel axis last (TensorFlow) or first (PyTorch, ONNX); a single image drops ``n``."""
 
 DType = Literal["uint8", "float32"]
-"""Output element type; ``"float32"`` holds the same 0..255 values (no normalisation)."""
+"""Output element type; ``"float32"`` holds 0..255 values unless normalized."""
 
 MAX_OUTPUT_SIDE = 16384
-"""Largest output width or height :func:`preprocess` accepts."""
+"""Largest output width or height."""
+
+SHORTER_SIDE_RATIO = 256 / 224
+"""Default ``shorter_side`` over the output's larger side (ImageNet's 256 for 224)."""
 
 _RESIZE_MODES: tuple[str, ...] = get_args(ResizeMode)
+_FILTERS: tuple[str, ...] = get_args(Filter)
+_COLORS: tuple[str, ...] = get_args(Color)
+_LAYOUTS: tuple[str, ...] = get_args(Layout)
 _DTYPES: tuple[str, ...] = get_args(DType)
+
+Channels = float | tuple[float, ...]
+
+_NativeItem = tuple[str, int, int, int, float, float, float, float] | BaseException
+"""One image's result from the extension: its placement, or its exception."""
+"""One value for every channel, or one per output channel."""
 
 
 class ImageError(ValueError):
@@ -58,11 +99,11 @@ class ImageError(ValueError):
 
 
 class UnsupportedImage(ImageError):
-    """Not a JPEG or PNG (including empty input), or a feature the decoder lacks."""
+    """Not a JPEG, PNG, WebP, GIF or BMP (including empty input), or a feature the decoder lacks."""
 
 
 class CorruptImage(ImageError):
-    """A JPEG or PNG that is truncated or malformed."""
+    """An image that is truncated or malformed."""
 
 
 class ImageTooLarge(ImageError):
@@ -105,11 +146,12 @@ class Limits:
 class Transform:
     """Maps model-input pixel coordinates to original-image pixel coordinates.
 
-    ``x_orig = (x_model - pad_x) / scale_x`` and likewise for y. Coordinates
-    are continuous (pixel ``i`` spans ``[i, i + 1)``). For ``"stretch"``,
-    ``scale_x = out_width / width``, ``scale_y = out_height / height`` and no
-    padding; for ``"letterbox"`` one scale serves both axes and ``pad_x``,
-    ``pad_y`` are the exact (possibly fractional) left and top padding.
+    ``x_orig = (x_model - pad_x) / scale_x`` and likewise for y, in the image
+    as displayed (after EXIF orientation). Coordinates are continuous (pixel
+    ``i`` spans ``[i, i + 1)``). For ``"stretch"``, ``scale_x = out_width /
+    width``, ``scale_y = out_height / height`` and no padding; the other modes
+    use one scale for both axes, and ``pad_x``, ``pad_y`` are the exact
+    (possibly fractional) left and top padding: negative when cropping.
     """
 
     scale_x: float
@@ -126,20 +168,38 @@ class Transform:
 class ImageTensor:
     """A model-input array and how it relates to the original image.
 
-    ``array`` has shape ``(out_height, out_width, 3)``, RGB, C-contiguous,
-    writable, dtype ``uint8`` or ``float32``. ``width`` and ``height`` are the
-    original image's size.
+    ``array`` has the :class:`Preprocessing`'s shape and dtype (C-contiguous,
+    writable; in a :class:`Batch`, a view of the batch array). ``width`` and
+    ``height`` are the original image's size as displayed, after the EXIF
+    ``orientation`` (1..8, 1 when absent) was applied; ``format`` is
+    ``"jpeg"``, ``"png"``, ``"webp"``, ``"gif"`` or ``"bmp"``.
     """
 
     array: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = field(repr=False)
+    format: str
     width: int
     height: int
+    orientation: int
     transform: Transform
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Several images in one contiguous array ``(n, *shape)``, in request order.
+
+    ``items[i]`` is the :class:`ImageTensor` of image ``i`` (its ``array`` a
+    view of ``array[i]``) or, if that image failed, its :class:`ImageError`;
+    a failed image's slot holds padding, so the batch can still be sent whole.
+    """
+
+    array: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = field(repr=False)
+    items: tuple[ImageTensor | ImageError, ...]
+
+
+@dataclass(frozen=True)
 class ImageInfo:
-    """What an image header says: ``format`` (``"jpeg"`` or ``"png"``) and size in pixels."""
+    """What an image header says: ``format`` and the stored size in pixels
+    (before any EXIF orientation)."""
 
     format: str
     width: int
@@ -154,61 +214,214 @@ def _as_bytes(data: object) -> bytes:
     raise TypeError(f"data must be bytes, not {type(data).__name__}")
 
 
-def preprocess(
-    data: bytes,
-    size: tuple[int, int],
-    *,
-    resize: ResizeMode = "stretch",
-    dtype: DType = "uint8",
-    pad_value: int = 0,
-    limits: Limits = Limits(),
-) -> ImageTensor:
-    """Decodes a JPEG or PNG and resizes it to a model-input tensor.
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
-    ``size`` is the output ``(width, height)``, each 1..16384; the array's
-    shape is ``(height, width, 3)``, RGB. ``resize`` is ``"stretch"``
-    (default) or ``"letterbox"``; ``dtype`` is ``"uint8"`` (default) or
-    ``"float32"`` (same 0..255 values); ``pad_value`` (0..255, default 0)
-    fills letterbox padding. Resampling is antialiased bilinear. Grayscale,
-    palette and 16-bit images become 8-bit RGB; alpha is flattened onto white.
-    ``limits`` defaults to :class:`Limits()`.
 
-    Raises :class:`UnsupportedImage`, :class:`CorruptImage` or
-    :class:`ImageTooLarge` for a bad image; a plain ``ValueError`` for a bad
-    ``size``, ``resize``, ``dtype`` or ``pad_value``; ``TypeError`` if
-    ``data`` is not bytes-like or ``limits`` is not a :class:`Limits`.
+def _per_channel(name: str, value: Channels, channels: int) -> tuple[float, ...]:
+    """``value`` as ``channels`` finite floats; ``ValueError`` naming ``name`` otherwise."""
+    values = (value,) * channels if isinstance(value, int | float) else tuple(value)
+    if len(values) != channels or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values
+    ):
+        raise ValueError(
+            f"{name} must be a finite number or {channels} finite numbers, got {value!r}"
+        )
+    return tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes a model input; validated on creation (``ValueError``).
+
+    - ``size``: output ``(width, height)``, each 1..16384.
+    - ``resize``: a :data:`ResizeMode` (default ``"stretch"``); ``shorter_side``
+      is for ``"resize_shorter_crop"`` only, at least the larger output side,
+      by default ``round(max(size) * 256 / 224)`` (256 for 224).
+    - ``filter``: a :data:`Filter` (default ``"bilinear"``).
+    - ``pad_value``: 0..255, every channel of the letterbox padding.
+    - ``background``: RGB that transparent pixels are flattened onto (white).
+    - ``color``, ``layout``, ``dtype``: see :data:`Color`, :data:`Layout`, :data:`DType`.
+    - Normalization, ``float32`` only, per output channel (one number serves
+      all): ``mean`` and ``std`` give ``(v - mean) / std``; ``scale`` and
+      ``offset`` give ``v * scale + offset``; ``v`` is the 0..255 value. The
+      two forms are exclusive; padding is normalized like any pixel.
     """
-    payload = _as_bytes(data)
-    if not isinstance(size, tuple | list) or len(size) != 2:
-        raise ValueError(f"size must be a (width, height) pair, got {size!r}")
-    width = _check_int("size[0] (width)", size[0], 1, MAX_OUTPUT_SIDE)
-    height = _check_int("size[1] (height)", size[1], 1, MAX_OUTPUT_SIDE)
-    if resize not in _RESIZE_MODES:
-        raise ValueError(f"resize must be one of {_RESIZE_MODES}, got {resize!r}")
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
-    pad = _check_int("pad_value", pad_value, 0, 255)
-    if not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
 
-    array, orig_w, orig_h, scale_x, scale_y, pad_x, pad_y = _native.decode_resize(
-        payload,
-        width,
-        height,
-        resize=resize,
-        dtype=dtype,
-        pad_value=pad,
-        max_bytes=limits.max_bytes,
-        max_width=limits.max_width,
-        max_height=limits.max_height,
-        max_pixels=limits.max_pixels,
-    )
+    size: tuple[int, int]
+    resize: ResizeMode = "stretch"
+    filter: Filter = "bilinear"
+    pad_value: int = 0
+    shorter_side: int | None = None
+    background: tuple[int, int, int] = (255, 255, 255)
+    color: Color = "rgb"
+    layout: Layout = "nhwc"
+    dtype: DType = "uint8"
+    mean: Channels | None = None
+    std: Channels | None = None
+    scale: Channels | None = None
+    offset: Channels | None = None
+    _native_args: dict[str, object] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        size = self.size
+        if not isinstance(size, tuple | list) or len(size) != 2:
+            raise ValueError(f"size must be a (width, height) pair, got {size!r}")
+        width = _check_int("size[0] (width)", size[0], 1, MAX_OUTPUT_SIDE)
+        height = _check_int("size[1] (height)", size[1], 1, MAX_OUTPUT_SIDE)
+        object.__setattr__(self, "size", (width, height))
+        resize = _choice("resize", self.resize, _RESIZE_MODES)
+        _choice("filter", self.filter, _FILTERS)
+        _choice("color", self.color, _COLORS)
+        _choice("layout", self.layout, _LAYOUTS)
+        dtype = _choice("dtype", self.dtype, _DTYPES)
+        pad = _check_int("pad_value", self.pad_value, 0, 255)
+        background = self.background
+        if not isinstance(background, tuple | list) or len(background) != 3:
+            raise ValueError(f"background must be an (r, g, b) triple, got {background!r}")
+        rgb = tuple(_check_int("background", v, 0, 255) for v in background)
+        object.__setattr__(self, "background", rgb)
+
+        larger = max(width, height)
+        shorter = 0
+        if resize == "resize_shorter_crop":
+            default = round(larger * SHORTER_SIDE_RATIO)
+            given = default if self.shorter_side is None else self.shorter_side
+            shorter = _check_int("shorter_side", given, larger, 16 * MAX_OUTPUT_SIDE)
+        elif self.shorter_side is not None:
+            raise ValueError("shorter_side is only for resize='resize_shorter_crop'")
+
+        channels = self.channels
+        scale, offset = self._normalization(dtype, channels)
+        object.__setattr__(
+            self,
+            "_native_args",
+            {
+                "resize": resize,
+                "shorter_side": shorter,
+                "filter": self.filter,
+                "pad_value": pad,
+                "background": rgb,
+                "color": self.color,
+                "layout": self.layout,
+                "dtype": dtype,
+                "scale": list(scale),
+                "offset": list(offset),
+            },
+        )
+
+    def _normalization(self, dtype: str, channels: int) -> tuple[tuple[float, ...], ...]:
+        """Per-channel ``(scale, offset)`` for the extension: identity unless normalized."""
+        mean_std = self.mean is not None or self.std is not None
+        scale_offset = self.scale is not None or self.offset is not None
+        if (mean_std or scale_offset) and dtype != "float32":
+            raise ValueError("normalization (mean/std, scale/offset) needs dtype='float32'")
+        if mean_std and scale_offset:
+            raise ValueError("give mean/std or scale/offset, not both")
+        if mean_std:
+            if self.mean is None or self.std is None:
+                raise ValueError("mean and std go together")
+            mean = _per_channel("mean", self.mean, channels)
+            std = _per_channel("std", self.std, channels)
+            if any(s == 0 for s in std):
+                raise ValueError(f"std must not be zero, got {self.std!r}")
+            return tuple(1 / s for s in std), tuple(-m / s for m, s in zip(mean, std, strict=True))
+        scale = _per_channel("scale", 1.0 if self.scale is None else self.scale, channels)
+        offset = _per_channel("offset", 0.0 if self.offset is None else self.offset, channels)
+        return scale, offset
+
+    @property
+    def channels(self) -> int:
+        """1 for ``"gray"``, else 3."""
+        return 1 if self.color == "gray" else 3
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One image's array shape: ``(height, width, channels)`` or ``(channels, height, width)``."""
+        width, height = self.size
+        if self.layout == "nchw":
+            return (self.channels, height, width)
+        return (height, width, self.channels)
+
+    def run(self, data: bytes, limits: Limits = Limits()) -> ImageTensor:
+        """Decodes ``data`` into one tensor; raises the :class:`ImageError` if it fails."""
+        array, (item,) = self._run((_as_bytes(data),), limits)
+        if isinstance(item, BaseException):
+            raise item
+        return _image_tensor(array[0], item)
+
+    def run_batch(self, images: Sequence[bytes], limits: Limits = Limits()) -> Batch:
+        """Decodes ``images`` into one ``(n, *shape)`` array; per-image failures are
+        reported in :attr:`Batch.items` (``ValueError`` for an empty batch)."""
+        payloads = tuple(_as_bytes(data) for data in images)
+        if not payloads:
+            raise ValueError("images must not be empty")
+        array, results = self._run(payloads, limits)
+        items = tuple(
+            result if isinstance(result, ImageError) else _image_tensor(array[i], result)
+            for i, result in enumerate(results)
+        )
+        return Batch(array=array, items=items)
+
+    def _run(
+        self, payloads: tuple[bytes, ...], limits: Limits
+    ) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], list[_NativeItem]]:
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
+        width, height = self.size
+        return _native.preprocess(
+            list(payloads),
+            width,
+            height,
+            max_bytes=limits.max_bytes,
+            max_width=limits.max_width,
+            max_height=limits.max_height,
+            max_pixels=limits.max_pixels,
+            **self._native_args,  # type: ignore[arg-type]  # validated in __post_init__
+        )
+
+
+def _image_tensor(
+    array: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    item: _NativeItem,
+) -> ImageTensor:
+    if isinstance(item, BaseException):
+        raise item
+    fmt, stored_w, stored_h, orientation, scale_x, scale_y, pad_x, pad_y = item
+    width, height = (stored_h, stored_w) if orientation >= 5 else (stored_w, stored_h)
     return ImageTensor(
         array=array,
-        width=orig_w,
-        height=orig_h,
+        format=fmt,
+        width=width,
+        height=height,
+        orientation=orientation,
         transform=Transform(scale_x=scale_x, scale_y=scale_y, pad_x=pad_x, pad_y=pad_y),
     )
+
+
+def preprocess(
+    data: bytes, size: tuple[int, int], *, limits: Limits = Limits(), **options: object
+) -> ImageTensor:
+    """Decodes one image into a model-input tensor.
+
+    ``size`` is the output ``(width, height)``; ``options`` are the other
+    :class:`Preprocessing` fields (bad ones raise ``ValueError``). Raises
+    :class:`UnsupportedImage`, :class:`CorruptImage` or :class:`ImageTooLarge`
+    for a bad image; ``TypeError`` if ``data`` is not bytes-like or ``limits``
+    is not a :class:`Limits`. Build a :class:`Preprocessing` once to skip the
+    validation on every call.
+    """
+    return Preprocessing(size, **options).run(data, limits)  # type: ignore[arg-type]
+
+
+def preprocess_batch(
+    images: Sequence[bytes], size: tuple[int, int], *, limits: Limits = Limits(), **options: object
+) -> Batch:
+    """Decodes several images into one batch array; see :meth:`Preprocessing.run_batch`."""
+    return Preprocessing(size, **options).run_batch(images, limits)  # type: ignore[arg-type]
 
 
 def decode_resize(
@@ -217,17 +430,20 @@ def decode_resize(
     *,
     resize: ResizeMode = "stretch",
     dtype: DType = "uint8",
-    pad_value: int = 0,
     limits: Limits = Limits(),
+    **options: object,
 ) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
-    """Same as :func:`preprocess` (same defaults and errors), returning only the array."""
-    return preprocess(
-        data, size, resize=resize, dtype=dtype, pad_value=pad_value, limits=limits
-    ).array
+    """Decodes and resizes one image, returning only the array.
+
+    For scripts and benchmarks: ``size`` is ``(width, height)``, the result
+    ``(height, width, channels)`` (``layout="nchw"`` aside); ``options`` are
+    the other :class:`Preprocessing` fields. Errors as :func:`preprocess`.
+    """
+    return preprocess(data, size, resize=resize, dtype=dtype, limits=limits, **options).array
 
 
 def probe(data: bytes, *, limits: Limits = Limits()) -> ImageInfo:
-    """Reads the format and size from the header only, checking ``limits``.
+    """Reads the format and stored size from the header only, checking ``limits``.
 
     Cheap (no pixel data is read), so a corrupt image body goes unnoticed; for
     models that take the original bytes. ``limits`` defaults to :class:`Limits()`.

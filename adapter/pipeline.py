@@ -176,18 +176,13 @@ class Pipeline:
                 info = imaging.probe(data, limits=self.limits)
                 frame = Frame(info.width, info.height, info.width, info.height, _Identity())
                 return _Prepared(strings_to_tensor_proto([data]), frame)
-            assert spec.size is not None  # the registry schema requires it for tensors
-            image = imaging.preprocess(
-                data,
-                spec.size,
-                resize=spec.resize,  # type: ignore[arg-type]  # validated by the schema
-                dtype=spec.dtype,  # type: ignore[arg-type]
-                pad_value=spec.pad_value,
-                limits=self.limits,
-            )
+            preprocessing = spec.preprocessing
+            assert preprocessing is not None  # set for every tensor input
+            image = preprocessing.run(data, self.limits)
         except imaging.ImageError as exc:
             raise _image_error(exc) from None
-        frame = Frame(image.width, image.height, spec.size[0], spec.size[1], image.transform)
+        width, height = preprocessing.size
+        frame = Frame(image.width, image.height, width, height, image.transform)
         return _Prepared(to_tensor_proto(image.array[np.newaxis]), frame)
 
     def _predict(self, config: ModelConfig, prepared: _Prepared) -> Prediction:

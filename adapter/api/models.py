@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from adapter.config import ModelConfig
+from adapter.config import InputSpec, ModelConfig
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -26,13 +26,22 @@ def describe(config: ModelConfig) -> dict[str, Any]:
         "description": config.description,
         "endpoint": f"/v1/models/{config.name}/"
         + ("detect" if config.task == "detection" else "classify"),
-        "input": {
-            "encoding": spec.encoding,
-            "dtype": spec.dtype if spec.encoding == "tensor" else "string",
-            "size": list(spec.size) if spec.size else None,
-            "resize": spec.resize if spec.encoding == "tensor" else None,
-        },
+        "input": _describe_input(spec),
         "labels": labels,
+    }
+
+
+def _describe_input(spec: InputSpec) -> dict[str, Any]:
+    prep = spec.preprocessing
+    if prep is None:
+        return {"encoding": spec.encoding, "dtype": "string", "size": None, "resize": None}
+    return {
+        "encoding": spec.encoding,
+        "dtype": prep.dtype,
+        "size": list(prep.size),
+        "resize": prep.resize,
+        "color": prep.color,
+        "layout": prep.layout,
     }
 
 

@@ -11,7 +11,10 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 TASKS = ("detection", "classification")
-RESIZE_MODES = ("stretch", "letterbox")
+RESIZE_MODES = ("stretch", "letterbox", "crop", "resize_shorter_crop")
+FILTERS = ("bilinear", "area", "lanczos")
+COLORS = ("rgb", "bgr", "gray")
+LAYOUTS = ("nhwc", "nchw")
 INPUT_DTYPES = ("uint8", "float32")
 # Output roles each task's mapper reads; "required" ones must be configured.
 OUTPUT_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -38,6 +41,14 @@ class ServingSchema(Schema):
             raise ValidationError("give version or version_label, not both", "version_label")
 
 
+def _channel_values() -> fields.List[float]:
+    return fields.List(
+        fields.Float(allow_nan=False),
+        validate=validate.Length(min=1, max=3),
+        load_default=None,
+    )
+
+
 class InputSchema(Schema):
     """How the image becomes the model's input tensor."""
 
@@ -55,7 +66,24 @@ class InputSchema(Schema):
         load_default=None,
     )
     resize = fields.String(load_default="stretch", validate=validate.OneOf(RESIZE_MODES))
+    shorter_side = fields.Integer(
+        load_default=None, validate=validate.Range(min=1, max=16 * MAX_INPUT_SIDE)
+    )
+    filter = fields.String(load_default="bilinear", validate=validate.OneOf(FILTERS))
     pad_value = fields.Integer(load_default=0, validate=validate.Range(min=0, max=255))
+    background = fields.List(
+        fields.Integer(validate=validate.Range(min=0, max=255)),
+        validate=validate.Length(equal=3),
+        load_default=None,
+    )
+    color = fields.String(load_default="rgb", validate=validate.OneOf(COLORS))
+    layout = fields.String(load_default="nhwc", validate=validate.OneOf(LAYOUTS))
+    # Normalization for float32 inputs, one value per channel (or one for all):
+    # (v - mean) / std, or v * scale + offset, with v in 0..255.
+    mean = _channel_values()
+    std = _channel_values()
+    scale = _channel_values()
+    offset = _channel_values()
 
     @validates_schema
     def _size_for_tensors(self, data: dict[str, Any], **_: Any) -> None:

@@ -1,18 +1,27 @@
-//! Decoding to 8-bit RGB: limits first, then the `image` crate's decoders.
+//! Decoding to 8-bit RGB: limits first, then libjpeg-turbo for JPEG (with
+//! DCT-domain scaling) or the `image` crate's decoders for the other formats.
 
 use std::io::Cursor;
 
-use image::codecs::jpeg::JpegDecoder;
+use image::codecs::bmp::BmpDecoder;
+use image::codecs::gif::GifDecoder;
 use image::codecs::png::PngDecoder;
+use image::codecs::webp::WebPDecoder;
 use image::{DynamicImage, ImageDecoder, ImageError};
+use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use crate::error::{Error, Limit};
 use crate::format::{self, Format, Header};
 use crate::limits::Limits;
+use crate::orientation::Orientation;
 
-/// Cap on a decoder's own buffers (PNG metadata chunks, row buffers); the
-/// pixel buffer itself is bounded by [`Limits::max_pixels`].
-const DECODER_SCRATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// Cap on a decoder's own buffers (PNG metadata chunks, row buffers, GIF and
+/// WebP frames) beyond the pixels that [`Limits::max_pixels`] already bounds.
+const DECODER_SCRATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Most scans a progressive JPEG may have; more is a denial-of-service pattern
+/// (libjpeg-turbo's advice), never a real camera or encoder.
+const MAX_JPEG_SCANS: u32 = 500;
 
 /// Decoded pixels: 8-bit RGB, row-major, no row padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,40 +34,95 @@ pub struct RgbImage {
     pub pixels: Vec<u8>,
 }
 
-/// Decodes a JPEG or PNG into RGB8, checking `limits` before any pixel buffer exists.
-///
-/// Grayscale is expanded to RGB, 16-bit samples are rounded to 8 bits, and
-/// alpha is flattened onto white.
-///
-/// # Errors
-///
-/// [`Error::TooLarge`] for a limit broken by the input size or the header;
-/// [`Error::Empty`] / [`Error::UnsupportedFormat`] / [`Error::UnsupportedFeature`]
-/// for what cannot be decoded; [`Error::Corrupt`] for truncated or malformed data.
-pub fn decode(data: &[u8], limits: &Limits) -> Result<(Header, RgbImage), Error> {
-    let header = read_checked_header(data, limits)?;
-    let format = header.format;
-    let decoder = open(data, format, limits)?;
-    if decoder.dimensions() != (header.width, header.height) {
-        return Err(Error::corrupt(
-            format,
-            "decoder and header disagree on the size",
-        ));
+/// An image whose header has been read and checked, ready to decode.
+pub struct Source<'a> {
+    /// Format and stored size.
+    pub header: Header,
+    /// How the stored image is turned upright (EXIF).
+    pub orientation: Orientation,
+    data: &'a [u8],
+    decoder: Option<Box<dyn ImageDecoder + 'a>>,
+}
+
+impl std::fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("header", &self.header)
+            .field("orientation", &self.orientation)
+            .finish_non_exhaustive()
     }
-    let dynamic = DynamicImage::from_decoder(decoder).map_err(|e| from_image_error(format, e))?;
-    let image = RgbImage {
-        width: header.width,
-        height: header.height,
-        pixels: into_rgb8(dynamic),
-    };
-    Ok((header, image))
+}
+
+impl<'a> Source<'a> {
+    /// Reads and checks the header and the orientation; decodes no pixels.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] for a limit broken by the input size or the header;
+    /// [`Error::Empty`] / [`Error::UnsupportedFormat`] / [`Error::UnsupportedFeature`]
+    /// for what cannot be decoded; [`Error::Corrupt`] for a malformed header.
+    pub fn open(data: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        let header = read_checked_header(data, limits)?;
+        let format = header.format;
+        if format == Format::Jpeg {
+            format::jpeg::check_complete(data)?;
+            return Ok(Self {
+                header,
+                orientation: Orientation::from_exif(format::jpeg::orientation(data)),
+                data,
+                decoder: None,
+            });
+        }
+        let mut decoder = open_image_decoder(data, format, limits)?;
+        if decoder.dimensions() != (header.width, header.height) {
+            return Err(Error::corrupt(
+                format,
+                "decoder and header disagree on the size",
+            ));
+        }
+        // A broken EXIF block is no reason to refuse the pixels.
+        let orientation = decoder.orientation().map_or(Orientation::Identity, |o| {
+            Orientation::from_exif(o.to_exif())
+        });
+        Ok(Self {
+            header,
+            orientation,
+            data,
+            decoder: Some(decoder),
+        })
+    }
+
+    /// Decodes to RGB8, alpha flattened onto `background`. A JPEG is shrunk
+    /// `reduction` times (1, 2, 4 or 8) in the DCT domain; other formats
+    /// ignore it. Returns the image and the reduction applied.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] for truncated or malformed data,
+    /// [`Error::UnsupportedFeature`] for what the decoder lacks.
+    pub fn decode(self, reduction: u32, background: [u8; 3]) -> Result<(RgbImage, u32), Error> {
+        let format = self.header.format;
+        match self.decoder {
+            None => decode_jpeg(self.data, reduction),
+            Some(decoder) => {
+                let dynamic =
+                    DynamicImage::from_decoder(decoder).map_err(|e| from_image_error(format, e))?;
+                let image = RgbImage {
+                    width: self.header.width,
+                    height: self.header.height,
+                    pixels: into_rgb8(dynamic, background),
+                };
+                Ok((image, 1))
+            }
+        }
+    }
 }
 
 /// Reads the header and checks every limit; reads no pixel data.
 ///
 /// # Errors
 ///
-/// As [`decode`], less the errors only a full decode can find.
+/// As [`Source::open`], less the errors only a decoder can find.
 pub fn read_checked_header(data: &[u8], limits: &Limits) -> Result<Header, Error> {
     limits.check_bytes(data.len())?;
     let header = format::read_header(data)?;
@@ -66,7 +130,119 @@ pub fn read_checked_header(data: &[u8], limits: &Limits) -> Result<Header, Error
     Ok(header)
 }
 
-fn open<'a>(
+/// A JPEG scaled by `1 / reduction`: 1/8 from the DC coefficients alone when
+/// [`format::jpeg_dc`] handles the file, else libjpeg-turbo (lossless JPEG is
+/// never scaled).
+fn decode_jpeg(data: &[u8], reduction: u32) -> Result<(RgbImage, u32), Error> {
+    if reduction >= 8 {
+        if let Some(eighth) = format::jpeg_dc::decode_eighth(data) {
+            let image = RgbImage {
+                width: eighth.width,
+                height: eighth.height,
+                pixels: eighth.pixels,
+            };
+            return Ok((image, 8));
+        }
+    }
+    let mut decompressor = Decompressor::new().map_err(Error::internal)?;
+    decompressor
+        .set_scan_limit(MAX_JPEG_SCANS)
+        .map_err(Error::internal)?;
+    // Megabytes of metadata (an ICC profile in 254 chunks, say) cost
+    // libjpeg-turbo time and memory for nothing: it is dropped first.
+    let lean = format::jpeg::without_bulky_metadata(data);
+    let data = lean.as_deref().unwrap_or(data);
+    let header = decompressor.read_header(data).map_err(jpeg_error)?;
+    let reduction = if header.is_lossless {
+        1
+    } else {
+        reduction.clamp(1, 8)
+    };
+    let factor = ScalingFactor::new(1, reduction as usize);
+    decompressor
+        .set_scaling_factor(factor)
+        .map_err(Error::internal)?;
+    let scaled = header.scaled(factor);
+    let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
+    let format = if cmyk {
+        PixelFormat::CMYK
+    } else {
+        PixelFormat::RGB
+    };
+    let pitch = scaled.width * format.size();
+    let mut image = turbojpeg::Image {
+        pixels: vec![0; pitch * scaled.height],
+        width: scaled.width,
+        pitch,
+        height: scaled.height,
+        format,
+    };
+    match decompressor.decompress(data, image.as_deref_mut()) {
+        Ok(()) => {}
+        // The whole image was decoded; libjpeg only noted damage it worked
+        // around, which Pillow and browsers show too.
+        Err(turbojpeg::Error::TurboJpegError(message)) if is_jpeg_warning(&message) => {}
+        Err(e) => return Err(jpeg_error(e)),
+    }
+    let pixels = if cmyk {
+        inverted_cmyk_to_rgb(image.pixels)
+    } else {
+        image.pixels
+    };
+    let size = |v: usize| u32::try_from(v).map_err(Error::internal);
+    Ok((
+        RgbImage {
+            width: size(scaled.width)?,
+            height: size(scaled.height)?,
+            pixels,
+        },
+        reduction,
+    ))
+}
+
+#[cold]
+fn jpeg_error(err: turbojpeg::Error) -> Error {
+    match err {
+        turbojpeg::Error::TurboJpegError(message) => Error::corrupt(Format::Jpeg, message),
+        other => Error::internal(other),
+    }
+}
+
+/// Whether libjpeg's message is one of its warnings (`JWRN_*` in `jerror.h`):
+/// damage it recovered from, after which every pixel row was still produced.
+fn is_jpeg_warning(message: &str) -> bool {
+    const WARNINGS: [&str; 6] = [
+        "Corrupt JPEG data",
+        "Warning: unknown JFIF revision",
+        "Inconsistent progression sequence",
+        "Invalid SOS parameters for sequential JPEG",
+        "Unknown Adobe color transform code",
+        "Premature end of JPEG file",
+    ];
+    WARNINGS.iter().any(|w| message.contains(w))
+}
+
+/// CMYK JPEGs are written inverted (Adobe's convention, which every encoder
+/// follows and Pillow assumes): converts them to RGB as Pillow's `convert("RGB")`.
+fn inverted_cmyk_to_rgb(mut cmyk: Vec<u8>) -> Vec<u8> {
+    let pixels = cmyk.len() / 4;
+    for i in 0..pixels {
+        let (src, dst) = (4 * i, 3 * i);
+        let k = u32::from(255 - cmyk[src + 3]);
+        let not_k = 255 - k;
+        for c in 0..3 {
+            // Writes land at or before the bytes still to be read, never on them.
+            let ink = u32::from(255 - cmyk[src + c]);
+            let product = ink * not_k + 128;
+            let covered = ((product >> 8) + product) >> 8;
+            cmyk[dst + c] = u8::try_from(not_k.saturating_sub(covered)).unwrap_or(0);
+        }
+    }
+    cmyk.truncate(3 * pixels);
+    cmyk
+}
+
+fn open_image_decoder<'a>(
     data: &'a [u8],
     format: Format,
     limits: &Limits,
@@ -76,19 +252,18 @@ fn open<'a>(
     decoder_limits.max_image_height = Some(limits.max_height);
     decoder_limits.max_alloc = Some(DECODER_SCRATCH_BYTES);
     let from_image = |e| from_image_error(format, e);
-    match format {
-        Format::Jpeg => {
-            format::jpeg::check_complete(data)?;
-            let mut decoder = JpegDecoder::new(Cursor::new(data)).map_err(from_image)?;
-            decoder.set_limits(decoder_limits).map_err(from_image)?;
-            Ok(Box::new(decoder))
-        }
+    let reader = Cursor::new(data);
+    let mut decoder: Box<dyn ImageDecoder + 'a> = match format {
         Format::Png => {
-            let decoder =
-                PngDecoder::with_limits(Cursor::new(data), decoder_limits).map_err(from_image)?;
-            Ok(Box::new(decoder))
+            Box::new(PngDecoder::with_limits(reader, decoder_limits.clone()).map_err(from_image)?)
         }
-    }
+        Format::Webp => Box::new(WebPDecoder::new(reader).map_err(from_image)?),
+        Format::Gif => Box::new(GifDecoder::new(reader).map_err(from_image)?),
+        Format::Bmp => Box::new(BmpDecoder::new(reader).map_err(from_image)?),
+        Format::Jpeg => return Err(Error::internal("JPEG goes to libjpeg-turbo")),
+    };
+    decoder.set_limits(decoder_limits).map_err(from_image)?;
+    Ok(decoder)
 }
 
 #[cold]
@@ -116,25 +291,25 @@ fn from_image_error(format: Format, err: ImageError) -> Error {
     }
 }
 
-/// Converts any decoded color type to packed RGB8, flattening alpha onto white.
-fn into_rgb8(image: DynamicImage) -> Vec<u8> {
+/// Converts any decoded color type to packed RGB8, flattening alpha onto `background`.
+fn into_rgb8(image: DynamicImage, background: [u8; 3]) -> Vec<u8> {
     if image.color().has_alpha() {
-        flatten_on_white(image.into_rgba8().into_raw())
+        flatten(image.into_rgba8().into_raw(), background)
     } else {
         image.into_rgb8().into_raw()
     }
 }
 
-/// Composites RGBA8 onto an opaque white background, in place, returning RGB8.
-fn flatten_on_white(mut rgba: Vec<u8>) -> Vec<u8> {
+/// Composites RGBA8 onto an opaque `background`, in place, returning RGB8.
+fn flatten(mut rgba: Vec<u8>, background: [u8; 3]) -> Vec<u8> {
     let pixels = rgba.len() / 4;
     for i in 0..pixels {
         let (src, dst) = (4 * i, 3 * i);
         let alpha = u32::from(rgba[src + 3]);
-        for c in 0..3 {
+        for (c, &bg) in background.iter().enumerate() {
             // Writes land at or before the bytes still to be read, never on them.
             let value = u32::from(rgba[src + c]);
-            let blended = (value * alpha + 255 * (255 - alpha) + 127) / 255;
+            let blended = (value * alpha + u32::from(bg) * (255 - alpha) + 127) / 255;
             rgba[dst + c] = u8::try_from(blended).unwrap_or(u8::MAX);
         }
     }
@@ -145,7 +320,6 @@ fn flatten_on_white(mut rgba: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::codecs::jpeg::JpegEncoder;
     use image::codecs::png::PngEncoder;
     use image::{ExtendedColorType, ImageEncoder};
 
@@ -169,23 +343,31 @@ mod tests {
     }
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
-        let mut out = Vec::new();
-        JpegEncoder::new_with_quality(&mut out, 95)
-            .write_image(
-                &gradient(width, height),
-                width,
-                height,
-                ExtendedColorType::Rgb8,
-            )
-            .unwrap();
-        out
+        let pixels = gradient(width, height);
+        let image = turbojpeg::Image {
+            pixels: pixels.as_slice(),
+            width: width as usize,
+            pitch: width as usize * 3,
+            height: height as usize,
+            format: PixelFormat::RGB,
+        };
+        turbojpeg::compress(image, 95, turbojpeg::Subsamp::Sub2x2)
+            .unwrap()
+            .to_vec()
+    }
+
+    fn decode(data: &[u8], reduction: u32) -> Result<(Header, RgbImage), Error> {
+        let source = Source::open(data, &Limits::default())?;
+        let header = source.header;
+        let (image, _) = source.decode(reduction, [255, 255, 255])?;
+        Ok((header, image))
     }
 
     #[test]
     fn decodes_png_losslessly() {
         let pixels = gradient(33, 17);
         let data = png(33, 17, &pixels, ExtendedColorType::Rgb8);
-        let (header, image) = decode(&data, &Limits::default()).unwrap();
+        let (header, image) = decode(&data, 1).unwrap();
         assert_eq!(header.format, Format::Png);
         assert_eq!((image.width, image.height), (33, 17));
         assert_eq!(image.pixels, pixels);
@@ -194,7 +376,7 @@ mod tests {
     #[test]
     fn decodes_grey_and_sixteen_bit_png_to_rgb8() {
         let grey = png(3, 1, &[0, 100, 255], ExtendedColorType::L8);
-        let (_, image) = decode(&grey, &Limits::default()).unwrap();
+        let (_, image) = decode(&grey, 1).unwrap();
         assert_eq!(image.pixels, [0, 0, 0, 100, 100, 100, 255, 255, 255]);
 
         let wide: Vec<u8> = [0u16, 257 * 100, 65535]
@@ -202,20 +384,36 @@ mod tests {
             .flat_map(|v| v.to_ne_bytes())
             .collect();
         let deep = png(3, 1, &wide, ExtendedColorType::L16);
-        let (_, image) = decode(&deep, &Limits::default()).unwrap();
+        let (_, image) = decode(&deep, 1).unwrap();
         assert_eq!(image.pixels, [0, 0, 0, 100, 100, 100, 255, 255, 255]);
     }
 
     #[test]
-    fn decodes_jpeg() {
-        let (header, image) = decode(&jpeg(40, 30), &Limits::default()).unwrap();
+    fn decodes_jpeg_and_shrinks_it_in_the_dct_domain() {
+        let data = jpeg(40, 30);
+        let (header, image) = decode(&data, 1).unwrap();
         assert_eq!(
             (header.format, header.width, header.height),
             (Format::Jpeg, 40, 30)
         );
         assert_eq!(image.pixels.len(), 40 * 30 * 3);
-        let first = &image.pixels[..3];
-        assert!(first[2].abs_diff(128) <= 3, "{first:?}");
+        assert!(
+            image.pixels[2].abs_diff(128) <= 3,
+            "{:?}",
+            &image.pixels[..3]
+        );
+        for (reduction, size) in [(2, (20, 15)), (4, (10, 8)), (8, (5, 4))] {
+            let source = Source::open(&data, &Limits::default()).unwrap();
+            let (image, applied) = source.decode(reduction, [0; 3]).unwrap();
+            assert_eq!((applied, (image.width, image.height)), (reduction, size));
+            // Blue is 128 everywhere; chroma blurs across the red wrap-around edge.
+            let blue: u32 = image.pixels.chunks(3).map(|p| u32::from(p[2])).sum();
+            let mean = blue / (size.0 * size.1);
+            assert!(
+                mean.abs_diff(128) <= 4,
+                "reduction {reduction}: mean blue {mean}"
+            );
+        }
     }
 
     #[test]
@@ -232,7 +430,7 @@ mod tests {
             (&png, 40),
         ];
         for (data, cut) in cases {
-            let result = decode(&data[..cut], &Limits::default());
+            let result = decode(&data[..cut], 1);
             assert!(
                 matches!(result, Err(Error::Corrupt { .. })),
                 "cut at {cut}: {result:?}"
@@ -249,7 +447,7 @@ mod tests {
         // The body is cut off, so only a header check can produce this error.
         let data = jpeg(40, 30);
         assert!(matches!(
-            decode(&data[..data.len() / 2], &limits),
+            Source::open(&data[..data.len() / 2], &limits),
             Err(Error::TooLarge {
                 limit: Limit::Pixels,
                 actual: 1200,
@@ -259,16 +457,41 @@ mod tests {
     }
 
     #[test]
-    fn flattens_alpha_on_white() {
+    fn jpeg_warnings_do_not_fail_the_decode() {
+        // Junk between the scan data and EOI: libjpeg warns ("extraneous bytes
+        // before marker"), as Pillow and browsers it shows the pixels.
+        let mut data = jpeg(40, 30);
+        let eoi = data.len() - 2;
+        data.splice(eoi..eoi, [0x12, 0x34, 0x56]);
+        let (_, image) = decode(&data, 1).unwrap();
+        assert_eq!((image.width, image.height), (40, 30));
+    }
+
+    #[test]
+    fn flattens_alpha_on_the_background() {
         let rgba = vec![
             10, 20, 30, 255, // opaque: unchanged
-            10, 20, 30, 0, // transparent: white
-            0, 0, 0, 128, // half black: mid grey
+            10, 20, 30, 0, // transparent: the background
+            0, 0, 0, 128, // half black
             200, 100, 0, 64,
         ];
         assert_eq!(
-            flatten_on_white(rgba),
+            flatten(rgba.clone(), [255, 255, 255]),
             vec![10, 20, 30, 255, 255, 255, 127, 127, 127, 241, 216, 191]
+        );
+        assert_eq!(
+            flatten(rgba, [0, 100, 200]),
+            vec![10, 20, 30, 0, 100, 200, 0, 50, 100, 50, 100, 150]
+        );
+    }
+
+    #[test]
+    fn cmyk_follows_pillow() {
+        // Stored inverted: 255 is no ink. White, black (K), and half cyan.
+        let cmyk = vec![255, 255, 255, 255, 255, 255, 255, 0, 127, 255, 255, 255];
+        assert_eq!(
+            inverted_cmyk_to_rgb(cmyk),
+            vec![255, 255, 255, 0, 0, 0, 127, 255, 255]
         );
     }
 }

@@ -81,7 +81,7 @@ impl fmt::Display for Error {
         match self {
             Self::Empty => f.write_str("image data is empty"),
             Self::UnsupportedFormat => {
-                f.write_str("unsupported image format: expected JPEG or PNG")
+                f.write_str("unsupported image format: expected JPEG, PNG, WebP, GIF or BMP")
             }
             Self::UnsupportedFeature { format, detail } => {
                 write!(f, "unsupported {} image: {detail}", format.label())

@@ -1,5 +1,5 @@
-//! Image decode and resize for tfs-adapter: JPEG/PNG bytes to an RGB
-//! model-input tensor, plus the transform that maps boxes back.
+//! Image decode and resize for tfs-adapter: JPEG, PNG, WebP, GIF and BMP
+//! bytes to model-input tensors, plus the transform that maps boxes back.
 //!
 //! Everything but `python` is plain Rust with no knowledge of Python; the
 //! `python` module is the thin PyO3 layer exposed as `adapter._native`.
@@ -8,6 +8,7 @@ pub mod decode;
 pub mod error;
 pub mod format;
 pub mod limits;
+pub mod orientation;
 pub mod preprocess;
 mod python;
 pub mod resize;
@@ -16,6 +17,7 @@ pub mod tensor;
 pub use error::{Error, Limit};
 pub use format::{Format, Header};
 pub use limits::Limits;
-pub use preprocess::{preprocess, probe, Preprocessed};
-pub use resize::{ResizeMode, Target, Transform};
-pub use tensor::{DType, Tensor, TensorData};
+pub use orientation::Orientation;
+pub use preprocess::{preprocess_batch, preprocess_into, probe, Placed, Spec};
+pub use resize::{Filter, ResizeMode, Target, Transform};
+pub use tensor::{Color, DType, Layout, Output, Slot, TensorData};

@@ -1,43 +1,124 @@
-//! The whole pipeline: encoded bytes to model-input tensor, and header-only probing.
+//! The whole pipeline: encoded bytes to model-input tensors (one image or a
+//! batch written into one buffer), and header-only probing.
 
-use crate::decode::{decode, read_checked_header};
+use crate::decode::{read_checked_header, Source};
 use crate::error::Error;
 use crate::format::Header;
 use crate::limits::Limits;
-use crate::resize::{resize, Target, Transform};
-use crate::tensor::{DType, Tensor};
+use crate::orientation::Orientation;
+use crate::resize::{plan, render, Target, Transform};
+use crate::tensor::{Output, Slot, TensorData};
 
-/// A model-input tensor and how it relates to the original image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Preprocessed {
-    /// `(target.height, target.width, 3)` in the requested dtype.
-    pub tensor: Tensor,
-    /// Format and original size, from the header.
+/// Everything that turns an image into a model input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spec {
+    /// Output size, fit, filter and pad value.
+    pub target: Target,
+    /// Alpha is flattened onto this RGB colour.
+    pub background: [u8; 3],
+    /// Channels, layout, element type and normalization.
+    pub output: Output,
+}
+
+impl Spec {
+    /// Elements per image.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.output
+            .len(self.target.width as usize, self.target.height as usize)
+    }
+
+    /// Always false: a spec has at least one element per image.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What became of one image: its header, orientation and transform.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placed {
+    /// Format and stored size, from the header.
     pub header: Header,
-    /// Maps tensor coordinates back to original-image coordinates.
+    /// EXIF orientation applied.
+    pub orientation: Orientation,
+    /// Maps tensor coordinates back to the image as displayed.
     pub transform: Transform,
 }
 
-/// Decodes `data`, resizes it to `target` and converts it to `dtype`.
+impl Placed {
+    /// The size as displayed: `(width, height)` after orientation.
+    #[must_use]
+    pub fn displayed_size(&self) -> (u32, u32) {
+        self.orientation
+            .displayed(self.header.width, self.header.height)
+    }
+}
+
+/// Decodes `data` and writes it into `slot` as `spec` says.
 ///
 /// # Errors
 ///
 /// Any [`Error`]: limits are checked from the header before decoding.
-pub fn preprocess(
+pub fn preprocess_into(
     data: &[u8],
-    target: &Target,
-    dtype: DType,
+    spec: &Spec,
     limits: &Limits,
-) -> Result<Preprocessed, Error> {
-    let (header, image) = decode(data, limits)?;
-    let (pixels, transform) = resize(&image, target)?;
+    slot: &mut Slot<'_>,
+) -> Result<Placed, Error> {
+    let source = Source::open(data, limits)?;
+    let (header, orientation) = (source.header, source.orientation);
+    let (width, height) = orientation.displayed(header.width, header.height);
+    let target = &spec.target;
+    let plan = plan(width, height, target)?;
+    let region = plan.region(orientation, header.width, header.height);
+    let (image, reduction) = source.decode(region.reduction(), spec.background)?;
+    let canvas = render(&image, reduction, &region, &plan, orientation, target)?;
     drop(image);
-    let tensor = Tensor::from_rgb8(target.width as usize, target.height as usize, pixels, dtype);
-    Ok(Preprocessed {
-        tensor,
+    spec.output
+        .write(&canvas, target.width as usize, target.height as usize, slot);
+    Ok(Placed {
         header,
-        transform,
+        orientation,
+        transform: plan.transform,
     })
+}
+
+/// Decodes each of `images` into its slot of one batch tensor.
+///
+/// Returns the tensor, `images.len() * spec.len()` elements, and one result
+/// per image in order; a failed image's slot holds padding.
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] for an empty batch. Errors of single images are
+/// in the per-image results.
+pub fn preprocess_batch<D: AsRef<[u8]>>(
+    images: &[D],
+    spec: &Spec,
+    limits: &Limits,
+) -> Result<(TensorData, Vec<Result<Placed, Error>>), Error> {
+    if images.is_empty() {
+        return Err(Error::InvalidArgument("the batch is empty".into()));
+    }
+    let total = images
+        .len()
+        .checked_mul(spec.len())
+        .ok_or_else(|| Error::InvalidArgument("the batch is too large".into()))?;
+    let mut data = TensorData::zeros(spec.output.dtype, total);
+    let (w, h) = (spec.target.width as usize, spec.target.height as usize);
+    let results = images
+        .iter()
+        .zip(data.slots(images.len()))
+        .map(|(image, mut slot)| {
+            let result = preprocess_into(image.as_ref(), spec, limits, &mut slot);
+            if result.is_err() {
+                spec.output.fill(spec.target.pad_value, w, h, &mut slot);
+            }
+            result
+        })
+        .collect();
+    Ok((data, results))
 }
 
 /// Sniffs the format and reads the size from the header alone, checking `limits`.

@@ -7,18 +7,18 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ndarray::Array3;
+use ndarray::Array4;
 use numpy::IntoPyArray;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
-use crate::{preprocess, probe, DType, Error, Limits, ResizeMode, Target, TensorData};
-
-/// `decode_resize`'s result: array, original width and height, then
-/// `scale_x, scale_y, pad_x, pad_y`.
-type DecodeResult<'py> = (Bound<'py, PyAny>, u32, u32, f64, f64, f64, f64);
+use crate::{
+    preprocess_batch, probe, Color, DType, Error, Filter, Layout, Limits, Output, ResizeMode, Spec,
+    Target, TensorData,
+};
 
 static UNSUPPORTED_IMAGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CORRUPT_IMAGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -43,50 +43,102 @@ impl From<Error> for PyErr {
     }
 }
 
-/// Decodes a JPEG or PNG and resizes it to `width` x `height` RGB.
+/// Decodes each image and writes it into one batch tensor.
 ///
-/// Returns `(array, orig_width, orig_height, scale_x, scale_y, pad_x, pad_y)`;
-/// the array has shape `(height, width, 3)` and owns the Rust buffer.
+/// Returns `(array, items)`: the array has shape `(n, height, width, c)` or
+/// `(n, c, height, width)` and owns the Rust buffer; `items[i]` is either
+/// `(format, stored_width, stored_height, orientation, scale_x, scale_y,
+/// pad_x, pad_y)` or the exception for image `i` (its slot holds padding).
 /// The GIL is released while decoding and resizing.
 #[pyfunction]
 #[pyo3(signature = (
-    data, width, height, *, resize, dtype, pad_value, max_bytes, max_width, max_height, max_pixels
+    images, width, height, *, resize, shorter_side, filter, pad_value, background,
+    color, layout, dtype, scale, offset, max_bytes, max_width, max_height, max_pixels
 ))]
 #[allow(
     clippy::too_many_arguments,
     reason = "mirrors the keyword-only Python signature"
 )]
-fn decode_resize<'py>(
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "PyO3 extracts sequences into owned Vecs"
+)]
+fn preprocess<'py>(
     py: Python<'py>,
-    data: &[u8],
+    images: Vec<PyBackedBytes>,
     width: u32,
     height: u32,
     resize: &str,
-    dtype: &str,
+    shorter_side: u32,
+    filter: &str,
     pad_value: u8,
+    background: [u8; 3],
+    color: &str,
+    layout: &str,
+    dtype: &str,
+    scale: Vec<f32>,
+    offset: Vec<f32>,
     max_bytes: u64,
     max_width: u32,
     max_height: u32,
     max_pixels: u64,
-) -> PyResult<DecodeResult<'py>> {
+) -> PyResult<(Bound<'py, PyAny>, Vec<Py<PyAny>>)> {
     let mode = match resize {
         "stretch" => ResizeMode::Stretch,
-        "letterbox" => ResizeMode::Letterbox { pad_value },
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown resize mode {other:?}"
-            )))
-        }
+        "letterbox" => ResizeMode::Letterbox,
+        "crop" => ResizeMode::Crop,
+        "resize_shorter_crop" => ResizeMode::ShorterCrop { shorter_side },
+        other => return Err(invalid("resize mode", other)),
+    };
+    let filter = match filter {
+        "bilinear" => Filter::Bilinear,
+        "area" => Filter::Area,
+        "lanczos" => Filter::Lanczos,
+        other => return Err(invalid("filter", other)),
+    };
+    let color = match color {
+        "rgb" => Color::Rgb,
+        "bgr" => Color::Bgr,
+        "gray" => Color::Gray,
+        other => return Err(invalid("color", other)),
+    };
+    let layout = match layout {
+        "nhwc" => Layout::Hwc,
+        "nchw" => Layout::Chw,
+        other => return Err(invalid("layout", other)),
     };
     let dtype = match dtype {
         "uint8" => DType::U8,
         "float32" => DType::F32,
-        other => return Err(PyValueError::new_err(format!("unknown dtype {other:?}"))),
+        other => return Err(invalid("dtype", other)),
     };
-    let target = Target {
-        width,
-        height,
-        mode,
+    let channels = color.channels();
+    let per_channel = |name: &str, values: &[f32]| -> PyResult<[f32; 3]> {
+        match *values {
+            [v] if channels == 1 => Ok([v; 3]),
+            [a, b, c] if channels == 3 => Ok([a, b, c]),
+            _ => Err(PyValueError::new_err(format!(
+                "{name} needs {channels} value(s), got {}",
+                values.len()
+            ))),
+        }
+    };
+    let spec = Spec {
+        target: Target {
+            width,
+            height,
+            mode,
+            filter,
+            pad_value,
+        },
+        background,
+        output: Output {
+            color,
+            layout,
+            dtype,
+            scale: per_channel("scale", &scale)?,
+            offset: per_channel("offset", &offset)?,
+        },
     };
     let limits = Limits {
         max_bytes,
@@ -94,22 +146,44 @@ fn decode_resize<'py>(
         max_height,
         max_pixels,
     };
-    let out = py.detach(|| guarded(|| preprocess(data, &target, dtype, &limits)))?;
-    let shape = out.tensor.shape();
-    let array = match out.tensor.data {
+    let (data, results) = py.detach(|| guarded(|| preprocess_batch(&images, &spec, &limits)))?;
+    let (n, h, w) = (images.len(), height as usize, width as usize);
+    let shape = match layout {
+        Layout::Hwc => [n, h, w, channels],
+        Layout::Chw => [n, channels, h, w],
+    };
+    let array = match data {
         TensorData::U8(v) => into_numpy(py, shape, v)?,
         TensorData::F32(v) => into_numpy(py, shape, v)?,
     };
-    let t = out.transform;
-    Ok((
-        array,
-        out.header.width,
-        out.header.height,
-        t.scale_x,
-        t.scale_y,
-        t.pad_x,
-        t.pad_y,
-    ))
+    let items = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(placed) => {
+                let t = placed.transform;
+                let header = placed.header;
+                (
+                    header.format.name(),
+                    header.width,
+                    header.height,
+                    placed.orientation.exif(),
+                    t.scale_x,
+                    t.scale_y,
+                    t.pad_x,
+                    t.pad_y,
+                )
+                    .into_pyobject(py)
+                    .map(|tuple| tuple.into_any().unbind())
+            }
+            Err(err) => Ok(PyErr::from(err).into_value(py).into_any()),
+        })
+        .collect::<PyResult<_>>()?;
+    Ok((array, items))
+}
+
+#[cold]
+fn invalid(what: &str, value: &str) -> PyErr {
+    PyValueError::new_err(format!("unknown {what} {value:?}"))
 }
 
 /// Reads the format and size from the header only: `(format, width, height)`.
@@ -135,10 +209,10 @@ fn probe_header(
 /// Moves `data` into a NumPy array of `shape` without copying it.
 fn into_numpy<T: numpy::Element>(
     py: Python<'_>,
-    shape: (usize, usize, usize),
+    shape: [usize; 4],
     data: Vec<T>,
 ) -> PyResult<Bound<'_, PyAny>> {
-    let array = Array3::from_shape_vec(shape, data).map_err(Error::internal)?;
+    let array = Array4::from_shape_vec(shape, data).map_err(Error::internal)?;
     Ok(array.into_pyarray(py).into_any())
 }
 
@@ -161,7 +235,7 @@ fn panic_error(payload: &(dyn Any + Send)) -> Error {
 #[pymodule]
 mod _native {
     #[pymodule_export]
-    use super::{decode_resize, probe_header};
+    use super::{preprocess, probe_header};
 }
 
 #[cfg(test)]

@@ -1,17 +1,19 @@
-//! Resizing to the model's input size, and the transform that maps model
-//! coordinates back to the original image.
+//! Fitting the image to the model's input size, and the transform that maps
+//! model coordinates back to the original image.
+//!
+//! Geometry is planned in the image's displayed orientation (after EXIF
+//! orientation), then carried to the stored orientation, where the resampling
+//! happens; the small result is turned upright and placed on the canvas.
 //!
 //! Coordinates are continuous: pixel `i` covers `[i, i + 1)`, so pixel
 //! centres sit at `i + 0.5`, on both sides of the transform.
 
-use fast_image_resize::images::{CroppedImageMut, Image, ImageRef};
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::decode::RgbImage;
 use crate::error::Error;
-
-/// Antialiased bilinear (a triangle kernel widened by the downscale factor), as Pillow's `BILINEAR`.
-const ALGORITHM: ResizeAlg = ResizeAlg::Convolution(FilterType::Bilinear);
+use crate::orientation::Orientation;
 
 /// Slack, in model pixels, for rounding the placed image's edges to whole pixels.
 const EDGE_EPSILON: f64 = 1e-6;
@@ -21,14 +23,40 @@ const EDGE_EPSILON: f64 = 1e-6;
 pub enum ResizeMode {
     /// Scale each axis independently to fill the output exactly (aspect ratio not kept).
     Stretch,
-    /// Scale uniformly to fit inside the output, centred, the rest filled with `pad_value`.
-    Letterbox {
-        /// The value of every channel of the padding (default 0, black).
-        pad_value: u8,
+    /// Scale uniformly to fit inside the output, centred, the rest padded.
+    Letterbox,
+    /// Scale uniformly to cover the output, cropping the overflow equally on both sides.
+    Crop,
+    /// Scale so the shorter side is `shorter_side`, then take the centre (ImageNet style).
+    ShorterCrop {
+        /// The shorter side after scaling; at least the output's larger side.
+        shorter_side: u32,
     },
 }
 
-/// The output size and fit.
+/// The resampling filter; all are antialiased (widened when downscaling), as Pillow's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filter {
+    /// Triangle kernel, Pillow's `BILINEAR` (the default).
+    #[default]
+    Bilinear,
+    /// Box kernel: the average of the covered area, Pillow's `BOX`, OpenCV's `INTER_AREA`.
+    Area,
+    /// Lanczos, three lobes, Pillow's `LANCZOS`.
+    Lanczos,
+}
+
+impl Filter {
+    fn algorithm(self) -> ResizeAlg {
+        ResizeAlg::Convolution(match self {
+            Self::Bilinear => FilterType::Bilinear,
+            Self::Area => FilterType::Box,
+            Self::Lanczos => FilterType::Lanczos3,
+        })
+    }
+}
+
+/// The output size and how the image is fitted to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
     /// Output width in pixels (at least 1).
@@ -37,10 +65,15 @@ pub struct Target {
     pub height: u32,
     /// How the image is fitted.
     pub mode: ResizeMode,
+    /// The resampling filter.
+    pub filter: Filter,
+    /// Every channel of the letterbox padding.
+    pub pad_value: u8,
 }
 
-/// Maps model-input coordinates to original-image coordinates:
-/// `x_orig = (x_model - pad_x) / scale_x`, likewise for y.
+/// Maps model-input coordinates to original-image coordinates (as displayed):
+/// `x_orig = (x_model - pad_x) / scale_x`, likewise for y. Crop modes have
+/// negative padding.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transform {
     /// Model pixels per original pixel, horizontally.
@@ -77,55 +110,154 @@ struct Span {
     src_len: f64,
 }
 
-/// The transform plus the output rectangle and source region that realise it.
+/// The transform plus the output rectangle and source region that realise it,
+/// all in displayed orientation.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Plan {
-    transform: Transform,
+pub struct Plan {
+    /// Model coordinates to displayed-image coordinates.
+    pub transform: Transform,
     x: Span,
     y: Span,
 }
 
-/// Resizes `image` to `target`, returning packed RGB8 of `target.height x target.width`.
+/// The source rectangle to resample, in stored orientation and stored pixels,
+/// and the size it becomes (still in stored orientation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    /// Left edge.
+    pub x: f64,
+    /// Top edge.
+    pub y: f64,
+    /// Width (positive).
+    pub width: f64,
+    /// Height (positive).
+    pub height: f64,
+    /// Resampled width in pixels.
+    pub out_width: u32,
+    /// Resampled height in pixels.
+    pub out_height: u32,
+}
+
+impl Region {
+    /// The largest `d` of `1, 2, 4, 8` such that the region, shrunk `d` times,
+    /// still has at least as many pixels as its output on both axes: the DCT
+    /// scaling a JPEG decoder may apply without losing detail (as Pillow's `draft`).
+    #[must_use]
+    pub fn reduction(&self) -> u32 {
+        [8, 4, 2]
+            .into_iter()
+            .find(|&d| {
+                let d = f64::from(d);
+                self.width / d >= f64::from(self.out_width)
+                    && self.height / d >= f64::from(self.out_height)
+            })
+            .unwrap_or(1)
+    }
+}
+
+impl Plan {
+    /// The source rectangle in the stored image of `width x height` stored
+    /// pixels that `orientation` turns upright.
+    #[must_use]
+    pub fn region(&self, orientation: Orientation, width: u32, height: u32) -> Region {
+        let (x, y) = (self.x, self.y);
+        let (x0, x1) = (x.src_start, x.src_start + x.src_len);
+        let (y0, y1) = (y.src_start, y.src_start + y.src_len);
+        // Displayed size: the stored one, transposed for the quarter turns.
+        let (dw, dh) = orientation.displayed(f64::from(width), f64::from(height));
+        let flip = |a0: f64, a1: f64, extent: f64| (extent - a1, extent - a0);
+        let ((rx0, rx1), (ry0, ry1)) = match orientation {
+            Orientation::Identity => ((x0, x1), (y0, y1)),
+            Orientation::FlipH => (flip(x0, x1, dw), (y0, y1)),
+            Orientation::Rotate180 => (flip(x0, x1, dw), flip(y0, y1, dh)),
+            Orientation::FlipV => ((x0, x1), flip(y0, y1, dh)),
+            Orientation::Transpose => ((y0, y1), (x0, x1)),
+            Orientation::Rotate90 => ((y0, y1), flip(x0, x1, dw)),
+            Orientation::Transverse => (flip(y0, y1, dh), flip(x0, x1, dw)),
+            Orientation::Rotate270 => (flip(y0, y1, dh), (x0, x1)),
+        };
+        let (out_width, out_height) = if orientation.transposes() {
+            (y.dst_len, x.dst_len)
+        } else {
+            (x.dst_len, y.dst_len)
+        };
+        Region {
+            x: rx0,
+            y: ry0,
+            width: rx1 - rx0,
+            height: ry1 - ry0,
+            out_width,
+            out_height,
+        }
+    }
+}
+
+/// Resamples `region` of `image` and places it, upright, on a canvas of
+/// `target`'s size filled with the pad value: packed RGB8, row-major.
+///
+/// `image` may be the stored image shrunk `reduction` times (by a JPEG
+/// decoder's DCT scaling); `region` is in full-size stored pixels.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] for a zero target size or an empty image;
 /// [`Error::Internal`] if the output size overflows or the resizer fails.
-pub fn resize(image: &RgbImage, target: &Target) -> Result<(Vec<u8>, Transform), Error> {
-    let plan = plan(image.width, image.height, target)?;
-    let len = usize::try_from(target.width)
-        .ok()
-        .zip(usize::try_from(target.height).ok())
-        .and_then(|(w, h)| w.checked_mul(h))
-        .and_then(|n| n.checked_mul(3))
-        .ok_or_else(|| Error::Internal("output size overflows".into()))?;
-    let fill = match target.mode {
-        ResizeMode::Stretch => 0,
-        ResizeMode::Letterbox { pad_value } => pad_value,
-    };
-    let mut out = vec![fill; len];
+pub fn render(
+    image: &RgbImage,
+    reduction: u32,
+    region: &Region,
+    plan: &Plan,
+    orientation: Orientation,
+    target: &Target,
+) -> Result<Vec<u8>, Error> {
+    let mut canvas = vec![target.pad_value; pixel_bytes(target.width, target.height)?];
+    let scale = f64::from(reduction.max(1));
+    let (img_w, img_h) = (f64::from(image.width), f64::from(image.height));
+    let left = (region.x / scale).clamp(0.0, img_w);
+    let top = (region.y / scale).clamp(0.0, img_h);
+    let width = (region.width / scale).min(img_w - left);
+    let height = (region.height / scale).min(img_h - top);
 
+    let mut resampled = vec![0; pixel_bytes(region.out_width, region.out_height)?];
     let src = ImageRef::new(image.width, image.height, &image.pixels, PixelType::U8x3)
         .map_err(Error::internal)?;
-    let mut dst = Image::from_slice_u8(target.width, target.height, &mut out, PixelType::U8x3)
-        .map_err(Error::internal)?;
-    let (x, y) = (plan.x, plan.y);
-    let mut region = CroppedImageMut::new(&mut dst, x.dst_start, y.dst_start, x.dst_len, y.dst_len)
-        .map_err(Error::internal)?;
-    let options = ResizeOptions::new().resize_alg(ALGORITHM).crop(
-        x.src_start,
-        y.src_start,
-        x.src_len,
-        y.src_len,
-    );
+    let mut dst = Image::from_slice_u8(
+        region.out_width,
+        region.out_height,
+        &mut resampled,
+        PixelType::U8x3,
+    )
+    .map_err(Error::internal)?;
+    let options = ResizeOptions::new()
+        .resize_alg(target.filter.algorithm())
+        .crop(left, top, width, height);
     Resizer::new()
-        .resize(&src, &mut region, &options)
+        .resize(&src, &mut dst, &options)
         .map_err(Error::internal)?;
-    Ok((out, plan.transform))
+
+    orientation.blit(
+        &resampled,
+        region.out_width as usize,
+        region.out_height as usize,
+        &mut canvas,
+        target.width as usize,
+        (plan.x.dst_start as usize, plan.y.dst_start as usize),
+    );
+    Ok(canvas)
 }
 
-/// The geometry of fitting a `width x height` image to `target`.
-fn plan(width: u32, height: u32, target: &Target) -> Result<Plan, Error> {
+/// `width * height * 3`, checked.
+fn pixel_bytes(width: u32, height: u32) -> Result<usize, Error> {
+    usize::try_from(u64::from(width) * u64::from(height) * 3)
+        .map_err(|_| Error::Internal("output size overflows".into()))
+}
+
+/// The geometry of fitting a `width x height` image (as displayed) to `target`.
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] for a zero size, or a shorter side smaller than
+/// the output for [`ResizeMode::ShorterCrop`].
+pub fn plan(width: u32, height: u32, target: &Target) -> Result<Plan, Error> {
     if target.width == 0 || target.height == 0 {
         return Err(Error::InvalidArgument(format!(
             "output size {}x{} has a zero side",
@@ -149,8 +281,20 @@ fn plan(width: u32, height: u32, target: &Target) -> Result<Plan, Error> {
             x: whole(width, target.width),
             y: whole(height, target.height),
         },
-        ResizeMode::Letterbox { .. } => {
-            let scale = scale_x.min(scale_y);
+        ResizeMode::Letterbox | ResizeMode::Crop | ResizeMode::ShorterCrop { .. } => {
+            let scale = match target.mode {
+                ResizeMode::Letterbox => scale_x.min(scale_y),
+                ResizeMode::ShorterCrop { shorter_side } => {
+                    if shorter_side < target.width.max(target.height) {
+                        return Err(Error::InvalidArgument(format!(
+                            "shorter side {shorter_side} is smaller than the output {}x{}",
+                            target.width, target.height
+                        )));
+                    }
+                    f64::from(shorter_side) / src_w.min(src_h)
+                }
+                _ => scale_x.max(scale_y),
+            };
             let (pad_x, x) = centre(width, target.width, scale);
             let (pad_y, y) = centre(height, target.height, scale);
             Plan {
@@ -182,7 +326,9 @@ fn whole(src: u32, dst: u32) -> Span {
 ///
 /// Output pixels only partly covered at the two edges keep the padding, and
 /// the source region is cropped by the matching fraction, so the mapping
-/// `x_orig = (x_model - pad) / scale` stays exact everywhere.
+/// `x_orig = (x_model - pad) / scale` stays exact everywhere. When the scaled
+/// image overflows `dst` (the crop modes) the padding is negative and the
+/// source region is the centre that fits.
 fn centre(src: u32, dst: u32, scale: f64) -> (f64, Span) {
     let (src_f, dst_f) = (f64::from(src), f64::from(dst));
     let extent = src_f * scale;
@@ -234,8 +380,10 @@ fn to_pixel(value: f64, max: u32) -> u32 {
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
     fn letterbox() -> ResizeMode {
-        ResizeMode::Letterbox { pad_value: 114 }
+        ResizeMode::Letterbox
     }
 
     fn target(width: u32, height: u32, mode: ResizeMode) -> Target {
@@ -243,6 +391,120 @@ mod tests {
             width,
             height,
             mode,
+            filter: Filter::Bilinear,
+            pad_value: 114,
+        }
+    }
+
+    /// Plan, region and render for an upright image.
+    fn resize(image: &RgbImage, target: &Target) -> Result<(Vec<u8>, Transform), Error> {
+        let plan = plan(image.width, image.height, target)?;
+        let region = plan.region(Orientation::Identity, image.width, image.height);
+        let canvas = render(image, 1, &region, &plan, Orientation::Identity, target)?;
+        Ok((canvas, plan.transform))
+    }
+
+    #[test]
+    fn crop_keeps_the_centre() {
+        let plan = plan(400, 200, &target(100, 100, ResizeMode::Crop)).unwrap();
+        let t = plan.transform;
+        assert_eq!(
+            (t.scale_x, t.scale_y, t.pad_x, t.pad_y),
+            (0.5, 0.5, -50.0, 0.0)
+        );
+        assert_eq!(t.to_original(0.0, 0.0), (100.0, 0.0));
+        assert_eq!(t.to_original(100.0, 100.0), (300.0, 200.0));
+        let region = plan.region(Orientation::Identity, 400, 200);
+        assert_eq!(
+            (region.x, region.y, region.width, region.height),
+            (100.0, 0.0, 200.0, 200.0)
+        );
+    }
+
+    #[test]
+    fn shorter_side_then_centre_crop() {
+        let mode = ResizeMode::ShorterCrop { shorter_side: 256 };
+        let plan = plan(512, 1024, &target(224, 224, mode)).unwrap();
+        let t = plan.transform;
+        assert_eq!((t.scale_x, t.scale_y), (0.5, 0.5));
+        // 256x512 after scaling; the centre 224x224 starts at (16, 144).
+        assert_eq!((t.pad_x, t.pad_y), (-16.0, -144.0));
+        let too_small = ResizeMode::ShorterCrop { shorter_side: 200 };
+        assert!(matches!(
+            super::plan(512, 1024, &target(224, 224, too_small)),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn regions_follow_the_orientation() {
+        // Displayed 200x400 (stored 400x200, turned 90 degrees clockwise),
+        // cropped to its top half's centre square... of a 100x100 output.
+        let plan = plan(200, 400, &target(100, 100, ResizeMode::Crop)).unwrap();
+        let upright = plan.region(Orientation::Identity, 200, 400);
+        assert_eq!(
+            (upright.x, upright.y, upright.width, upright.height),
+            (0.0, 100.0, 200.0, 200.0)
+        );
+        let turned = plan.region(Orientation::Rotate90, 400, 200);
+        assert_eq!(
+            (turned.x, turned.y, turned.width, turned.height),
+            (100.0, 0.0, 200.0, 200.0)
+        );
+        // Stretch to 50x100 displayed: the stored region is resampled to 100x50.
+        let stretch = super::plan(200, 400, &target(50, 100, ResizeMode::Stretch)).unwrap();
+        let region = stretch.region(Orientation::Rotate270, 400, 200);
+        assert_eq!((region.out_width, region.out_height), (100, 50));
+    }
+
+    #[test]
+    fn reduction_keeps_enough_pixels() {
+        let region = |w: f64, h: f64, out_w: u32, out_h: u32| Region {
+            x: 0.0,
+            y: 0.0,
+            width: w,
+            height: h,
+            out_width: out_w,
+            out_height: out_h,
+        };
+        assert_eq!(region(4000.0, 3000.0, 320, 320).reduction(), 8);
+        assert_eq!(region(1920.0, 1080.0, 224, 224).reduction(), 4);
+        assert_eq!(region(640.0, 480.0, 320, 240).reduction(), 2);
+        assert_eq!(region(640.0, 480.0, 321, 240).reduction(), 1);
+        assert_eq!(region(100.0, 100.0, 320, 320).reduction(), 1);
+    }
+
+    proptest! {
+        /// For any sizes and mode, the source region lies inside the image and
+        /// the transform maps the drawn output edges onto the region's edges.
+        #[test]
+        fn plans_stay_inside_and_agree(
+            width in 1u32..5000, height in 1u32..5000,
+            out_w in 1u32..700, out_h in 1u32..700,
+            mode in 0usize..4, exif in 1u8..=8,
+        ) {
+            let mode = [
+                ResizeMode::Stretch,
+                ResizeMode::Letterbox,
+                ResizeMode::Crop,
+                ResizeMode::ShorterCrop { shorter_side: out_w.max(out_h) + 10 },
+            ][mode];
+            let orientation = Orientation::from_exif(exif);
+            let (dw, dh) = orientation.displayed(width, height);
+            let plan = plan(dw, dh, &target(out_w, out_h, mode)).unwrap();
+            let region = plan.region(orientation, width, height);
+            let slack = 1e-6;
+            prop_assert!(region.x >= -slack && region.y >= -slack);
+            prop_assert!(region.x + region.width <= f64::from(width) + slack);
+            prop_assert!(region.y + region.height <= f64::from(height) + slack);
+            prop_assert!(region.out_width >= 1 && region.out_height >= 1);
+            let (x, y) = (plan.x, plan.y);
+            prop_assert!(x.dst_start + x.dst_len <= out_w && y.dst_start + y.dst_len <= out_h);
+            if x.dst_len > 1 && y.dst_len > 1 {
+                let (x0, y0) = plan.transform.to_original(f64::from(x.dst_start), f64::from(y.dst_start));
+                prop_assert!((x0 - x.src_start).abs() < 1e-6 * f64::from(dw).max(1.0));
+                prop_assert!((y0 - y.src_start).abs() < 1e-6 * f64::from(dh).max(1.0));
+            }
         }
     }
 

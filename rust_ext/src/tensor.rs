@@ -1,4 +1,5 @@
-//! The model-input tensor: shape `(height, width, 3)`, RGB, in the model's dtype.
+//! The model-input tensor: the upright RGB8 canvas written out in the model's
+//! channel order, layout, element type and normalization.
 
 /// Element type of the tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -6,11 +7,71 @@ pub enum DType {
     /// `uint8`, values 0..=255 (the default).
     #[default]
     U8,
-    /// `float32` holding the same 0..=255 values; no normalisation.
+    /// `float32`: `value * scale + offset` per channel (identity unless normalized).
     F32,
 }
 
-/// The tensor's elements, row-major `(height, width, 3)`.
+/// Channels and their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Color {
+    /// Red, green, blue (the default).
+    #[default]
+    Rgb,
+    /// Blue, green, red (OpenCV and Caffe models).
+    Bgr,
+    /// One channel, ITU-R 601-2 luma as Pillow's `convert("L")`.
+    Gray,
+}
+
+impl Color {
+    /// Channels per pixel: 3, or 1 for gray.
+    #[must_use]
+    pub fn channels(self) -> usize {
+        match self {
+            Self::Gray => 1,
+            Self::Rgb | Self::Bgr => 3,
+        }
+    }
+}
+
+/// Where the channel axis goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `(height, width, channels)`: TensorFlow's default (the default).
+    #[default]
+    Hwc,
+    /// `(channels, height, width)`: PyTorch and ONNX exports.
+    Chw,
+}
+
+/// How the canvas becomes tensor elements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Output {
+    /// Channels and order.
+    pub color: Color,
+    /// Channel axis position.
+    pub layout: Layout,
+    /// Element type.
+    pub dtype: DType,
+    /// `float32` only: per-channel multiplier, in output channel order.
+    pub scale: [f32; 3],
+    /// `float32` only: per-channel addend, in output channel order.
+    pub offset: [f32; 3],
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Self {
+            color: Color::Rgb,
+            layout: Layout::Hwc,
+            dtype: DType::U8,
+            scale: [1.0; 3],
+            offset: [0.0; 3],
+        }
+    }
+}
+
+/// A tensor's elements, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
     /// `uint8` elements.
@@ -19,61 +80,162 @@ pub enum TensorData {
     F32(Vec<f32>),
 }
 
-/// An RGB image laid out as a `(height, width, 3)` tensor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    /// Rows.
-    pub height: usize,
-    /// Columns.
-    pub width: usize,
-    /// `height * width * 3` elements.
-    pub data: TensorData,
+/// A mutable view of one image's slot in a (batch) tensor.
+#[derive(Debug)]
+pub enum Slot<'a> {
+    /// `uint8` elements.
+    U8(&'a mut [u8]),
+    /// `float32` elements.
+    F32(&'a mut [f32]),
 }
 
-impl Tensor {
-    /// Wraps packed RGB8 pixels, converting to `dtype`.
+impl TensorData {
+    /// `len` elements of `dtype`, zero.
     #[must_use]
-    pub fn from_rgb8(width: usize, height: usize, pixels: Vec<u8>, dtype: DType) -> Self {
-        let data = match dtype {
-            DType::U8 => TensorData::U8(pixels),
-            DType::F32 => TensorData::F32(pixels.into_iter().map(f32::from).collect()),
-        };
-        Self {
-            height,
-            width,
-            data,
+    pub fn zeros(dtype: DType, len: usize) -> Self {
+        match dtype {
+            DType::U8 => Self::U8(vec![0; len]),
+            DType::F32 => Self::F32(vec![0.0; len]),
         }
     }
 
-    /// `(height, width, 3)`.
-    #[must_use]
-    pub fn shape(&self) -> (usize, usize, usize) {
-        (self.height, self.width, 3)
+    /// The tensor cut into `count` equal consecutive slots.
+    pub fn slots(&mut self, count: usize) -> Vec<Slot<'_>> {
+        let len = match self {
+            Self::U8(v) => v.len(),
+            Self::F32(v) => v.len(),
+        };
+        let each = len.checked_div(count).unwrap_or(0).max(1);
+        match self {
+            Self::U8(v) => v.chunks_mut(each).map(Slot::U8).collect(),
+            Self::F32(v) => v.chunks_mut(each).map(Slot::F32).collect(),
+        }
     }
 }
 
+impl Output {
+    /// Elements per image of `width x height`.
+    #[must_use]
+    pub fn len(&self, width: usize, height: usize) -> usize {
+        width * height * self.color.channels()
+    }
+
+    /// Writes the RGB8 `canvas` of `width x height` into `slot`.
+    pub fn write(&self, canvas: &[u8], width: usize, height: usize, slot: &mut Slot<'_>) {
+        let channels = self.color.channels();
+        let plane = width * height;
+        // Element index of channel `c` of pixel `p`.
+        let index = |p: usize, c: usize| match self.layout {
+            Layout::Hwc => p * channels + c,
+            Layout::Chw => c * plane + p,
+        };
+        let pixels = canvas.chunks_exact(3).take(plane).enumerate();
+        match slot {
+            Slot::U8(out) => {
+                for (p, rgb) in pixels {
+                    for (c, value) in self.values(rgb).into_iter().take(channels).enumerate() {
+                        if let Some(element) = out.get_mut(index(p, c)) {
+                            *element = value;
+                        }
+                    }
+                }
+            }
+            Slot::F32(out) => {
+                for (p, rgb) in pixels {
+                    for (c, value) in self.values(rgb).into_iter().take(channels).enumerate() {
+                        if let Some(element) = out.get_mut(index(p, c)) {
+                            *element = f32::from(value).mul_add(self.scale[c], self.offset[c]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills `slot` as if the whole canvas were `pad_value` (a failed batch item).
+    pub fn fill(&self, pad_value: u8, width: usize, height: usize, slot: &mut Slot<'_>) {
+        let canvas = vec![pad_value; width * height * 3];
+        self.write(&canvas, width, height, slot);
+    }
+
+    /// One pixel's output channel values, in order.
+    #[inline]
+    fn values(&self, rgb: &[u8]) -> [u8; 3] {
+        let (r, g, b) = (rgb[0], rgb[1], rgb[2]);
+        match self.color {
+            Color::Rgb => [r, g, b],
+            Color::Bgr => [b, g, r],
+            Color::Gray => [luma(r, g, b), 0, 0],
+        }
+    }
+}
+
+/// Pillow's `L = R * 299/1000 + G * 587/1000 + B * 114/1000`, in its fixed point.
+#[inline]
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    let l = (u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471 + 0x8000) >> 16;
+    u8::try_from(l).unwrap_or(u8::MAX)
+}
+
 #[cfg(test)]
+#[allow(clippy::float_cmp, reason = "exact small integers")]
 mod tests {
     use super::*;
 
+    /// A 2x1 canvas: one red-ish pixel, one blue-ish.
+    const CANVAS: [u8; 6] = [200, 10, 20, 1, 2, 250];
+
+    fn write(output: Output) -> TensorData {
+        let mut data = TensorData::zeros(output.dtype, output.len(2, 1));
+        let mut slots = data.slots(1);
+        output.write(&CANVAS, 2, 1, &mut slots[0]);
+        drop(slots);
+        data
+    }
+
     #[test]
-    fn float32_keeps_values() {
-        let t = Tensor::from_rgb8(1, 2, vec![0, 1, 2, 128, 254, 255], DType::F32);
-        assert_eq!(t.shape(), (2, 1, 3));
+    fn rgb_bgr_gray_and_layouts() {
+        let rgb = Output::default();
+        assert_eq!(write(rgb), TensorData::U8(CANVAS.to_vec()));
+        let bgr = Output {
+            color: Color::Bgr,
+            ..rgb
+        };
+        assert_eq!(write(bgr), TensorData::U8(vec![20, 10, 200, 250, 2, 1]));
+        let chw = Output {
+            layout: Layout::Chw,
+            ..rgb
+        };
+        assert_eq!(write(chw), TensorData::U8(vec![200, 1, 10, 2, 20, 250]));
+        let gray = Output {
+            color: Color::Gray,
+            ..rgb
+        };
+        assert_eq!(write(gray), TensorData::U8(vec![68, 30]));
+    }
+
+    #[test]
+    fn float_normalization_per_output_channel() {
+        let out = Output {
+            dtype: DType::F32,
+            color: Color::Bgr,
+            scale: [0.5, 1.0, 2.0],
+            offset: [-1.0, 0.0, 1.0],
+            ..Output::default()
+        };
         assert_eq!(
-            t.data,
-            TensorData::F32(vec![0.0, 1.0, 2.0, 128.0, 254.0, 255.0])
+            write(out),
+            TensorData::F32(vec![9.0, 10.0, 401.0, 124.0, 2.0, 3.0])
         );
     }
 
     #[test]
-    fn uint8_reuses_the_buffer() {
-        let pixels = vec![7u8; 12];
-        let ptr = pixels.as_ptr();
-        let t = Tensor::from_rgb8(2, 2, pixels, DType::U8);
-        let TensorData::U8(data) = t.data else {
-            panic!("expected u8")
-        };
-        assert_eq!(data.as_ptr(), ptr);
+    fn slots_split_a_batch() {
+        let mut data = TensorData::zeros(DType::U8, 12);
+        let slots = data.slots(3);
+        assert_eq!(slots.len(), 3);
+        assert!(slots
+            .iter()
+            .all(|s| matches!(s, Slot::U8(v) if v.len() == 4)));
     }
 }

@@ -14,6 +14,7 @@ def test_models_lists_the_demo_registry(client: FlaskClient) -> None:
     assert models["digits"]["endpoint"] == "/v1/models/digits/detect"
     assert models["digits"]["input"] == {
         "encoding": "tensor", "dtype": "uint8", "size": [320, 320], "resize": "letterbox",
+        "color": "rgb", "layout": "nhwc",
     }  # fmt: skip
     assert models["digits-stretch"]["input"]["resize"] == "stretch"
     assert models["digit-classes"]["labels"] == [str(d) for d in range(10)]

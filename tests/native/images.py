@@ -49,13 +49,78 @@ def png_raw(pixels: npt.NDArray[np.uint8] | npt.NDArray[np.uint16], color_type: 
 
     ``color_type`` is PNG's: 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA.
     """
-    height, width = pixels.shape[:2]
     bit_depth = 16 if pixels.dtype == np.uint16 else 8
-    data = pixels.astype(">u2") if bit_depth == 16 else pixels
-    rows = data.reshape(height, -1)
-    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return png_chunks([(b"IHDR", ihdr), (b"IDAT", zlib.compress(raw)), (b"IEND", b"")])
+    return png_encode(pixels, color_type, bit_depth)
+
+
+# Adam7 passes: (first column, first row, column step, row step).
+ADAM7 = [
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+]
+
+
+def png_encode(
+    samples: npt.NDArray[np.integer],
+    color_type: int,
+    bit_depth: int = 8,
+    *,
+    palette: bytes | None = None,
+    interlace: bool = False,
+) -> bytes:
+    """A PNG written by hand: any bit depth PNG allows, palettes, Adam7 interlacing.
+
+    ``samples`` is (height, width) or (height, width, channels) of raw sample
+    values (palette indices for ``color_type`` 3); filter type 0 on every row.
+    """
+    height, width = samples.shape[:2]
+    passes = ADAM7 if interlace else [(0, 0, 1, 1)]
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        sub = samples[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\x00" + png_row(row, bit_depth) for row in sub)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, int(interlace))
+    chunks = [(b"IHDR", ihdr)]
+    if palette is not None:
+        chunks.append((b"PLTE", palette))
+    chunks += [(b"IDAT", zlib.compress(raw)), (b"IEND", b"")]
+    return png_chunks(chunks)
+
+
+def png_row(row: npt.NDArray[np.integer], bit_depth: int) -> bytes:
+    """One scanline's samples packed at ``bit_depth`` bits, big-endian, as PNG stores them."""
+    flat = row.reshape(-1)
+    if bit_depth == 16:
+        return flat.astype(">u2").tobytes()
+    if bit_depth == 8:
+        return flat.astype(np.uint8).tobytes()
+    shifts = np.arange(bit_depth - 1, -1, -1)
+    bits = (flat[:, None].astype(np.uint8) >> shifts) & 1
+    return np.packbits(bits.reshape(-1)).tobytes()
+
+
+def deflate_zeros(mebibytes: int) -> bytes:
+    """A valid zlib stream of ``mebibytes`` MiB of zero bytes, about 1 KB per MiB.
+
+    Built from one repeated full-flush block, so a gigabyte costs nothing to make.
+    """
+    compressor = zlib.compressobj(9)
+    header = (compressor.compress(b"\x00" * (1 << 20)) + compressor.flush(zlib.Z_FULL_FLUSH))[:2]
+    block = compressor.compress(b"\x00" * (1 << 20)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    adler = ((mebibytes << 20) % 65521) << 16 | 1  # Adler-32 of n zeros: a = 1, b = n
+    return header + block * mebibytes + b"\x03\x00" + struct.pack(">I", adler)
+
+
+def jpeg_with_size(data: bytes, width: int, height: int) -> bytes:
+    """A baseline JPEG with its SOF0 frame header rewritten to claim ``width`` x ``height``."""
+    sof = data.index(b"\xff\xc0")
+    return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
 
 
 def png_chunks(chunks: list[tuple[bytes, bytes]]) -> bytes:

@@ -30,11 +30,15 @@ def test_array_wraps_the_rust_buffer_without_a_copy() -> None:
     """rust-numpy hands over the Vec: NumPy does not own the data, a Rust container does."""
     array = imaging.decode_resize(DATA, (64, 64))
     assert not array.flags.owndata
-    base = array.base
+    # A single image is a view of a one-image batch array, which wraps the Vec.
+    batch = array.base
+    assert isinstance(batch, np.ndarray) and batch.shape == (1, 64, 64, 3)
+    assert not batch.flags.owndata
+    base = batch.base
     assert base is not None and not isinstance(base, np.ndarray)
     assert type(base).__name__ == "PySliceContainer"
-    # The container is referenced only by the array, so it goes when the array does.
-    assert sys.getrefcount(base) == 3  # `base`, `array.base`, getrefcount's argument
+    # The container is referenced only by the batch array, so it goes when the arrays do.
+    assert sys.getrefcount(base) == 3  # `base`, `batch.base`, getrefcount's argument
 
 
 def test_array_is_writable_and_independent() -> None:

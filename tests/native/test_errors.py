@@ -40,7 +40,7 @@ def test_hierarchy_is_value_error() -> None:
     [
         (b"", imaging.UnsupportedImage),
         (b"name,score\nalice,3\n", imaging.UnsupportedImage),
-        (b"GIF89a" + b"\x00" * 32, imaging.UnsupportedImage),
+        (b"II*\x00" + b"\x00" * 32, imaging.UnsupportedImage),  # TIFF
         (b"\x89PNG", imaging.UnsupportedImage),
         (JPEG[: len(JPEG) // 2], imaging.CorruptImage),
         (JPEG[:-2], imaging.CorruptImage),  # only the end-of-image marker missing
@@ -56,7 +56,7 @@ def test_hierarchy_is_value_error() -> None:
     ids=[
         "empty",
         "text",
-        "gif",
+        "tiff",
         "png-prefix",
         "jpeg-half",
         "jpeg-no-eoi",
@@ -134,7 +134,7 @@ def test_probe_errors() -> None:
         {"size": (True, 320)},
         {"size": (320,)},
         {"size": 320},
-        {"resize": "crop"},
+        {"resize": "fit"},
         {"dtype": "float64"},
         {"pad_value": 256},
         {"pad_value": -1},
@@ -204,5 +204,5 @@ def test_corrupt_messages_name_the_problem() -> None:
         imaging.preprocess(JPEG[:-100], (8, 8))
     with pytest.raises(imaging.CorruptImage, match=r"^corrupt PNG image: truncated"):
         imaging.preprocess(PNG[: len(PNG) // 2], (8, 8))
-    with pytest.raises(imaging.UnsupportedImage, match="expected JPEG or PNG"):
+    with pytest.raises(imaging.UnsupportedImage, match="expected JPEG, PNG, WebP, GIF or BMP"):
         imaging.preprocess(b"BM" + b"\x00" * 64, (8, 8))

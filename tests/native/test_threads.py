@@ -13,8 +13,11 @@ import pytest
 from adapter import imaging
 from tests.native.images import encode, scene
 
-# A 6 MP JPEG: about 25-60 ms per decode, long enough to dwarf thread start-up.
+# A 6 MP JPEG to half its size (a 1/2 DCT-scaled decode, then a resize): about
+# 15-40 ms a call, long enough to dwarf thread start-up and the switch interval.
+# (To 320x320 it would take the 1/8 DC-only path: a few ms.)
 DATA = encode(scene(3000, 2000), "JPEG", quality=90)
+SIZE = (1500, 1000)
 REPEATS = 6
 # hashlib releases the GIL for large inputs: the yardstick of what two threads can gain now.
 BLOB = os.urandom(16 * 1024 * 1024)
@@ -22,7 +25,7 @@ BLOB = os.urandom(16 * 1024 * 1024)
 
 def decodes() -> None:
     for _ in range(REPEATS):
-        imaging.decode_resize(DATA, (320, 320), resize="letterbox")
+        imaging.decode_resize(DATA, SIZE, resize="letterbox")
 
 
 def hashes() -> None:
@@ -78,7 +81,7 @@ def test_other_python_threads_run_during_a_decode() -> None:
     try:
         time.sleep(0.01)
         started = time.perf_counter()
-        imaging.decode_resize(DATA, (320, 320))
+        imaging.decode_resize(DATA, SIZE)
         finished = time.perf_counter()
         time.sleep(0.01)
     finally:

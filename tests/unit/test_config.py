@@ -38,7 +38,57 @@ def test_defaults_serve_the_demo() -> None:
         "digit-classes",
         "digit-classes-bytes",
     }
-    assert settings.models["digits"].input.size == (320, 320)
+    prep = settings.models["digits"].input.preprocessing
+    assert prep is not None
+    assert (prep.size, prep.resize, prep.pad_value) == ((320, 320), "letterbox", 255)
+    assert settings.models["digit-classes-bytes"].input.preprocessing is None
+
+
+IMAGENET = """
+models:
+  resnet:
+    task: classification
+    serving: {name: resnet}
+    input:
+      tensor: input_1
+      size: [224, 224]
+      resize: resize_shorter_crop
+      filter: area
+      layout: nchw
+      color: bgr
+      dtype: float32
+      mean: [103.53, 116.28, 123.675]
+      std: [57.375, 57.12, 58.395]
+    outputs: {probabilities: probs}
+"""
+
+
+def test_registry_input_becomes_preprocessing(tmp_path: Path) -> None:
+    models = load_registry(_registry(tmp_path, IMAGENET))
+    prep = models["resnet"].input.preprocessing
+    assert prep is not None
+    assert prep.shape == (3, 224, 224)
+    assert (prep.resize, prep.shorter_side, prep.filter) == ("resize_shorter_crop", None, "area")
+    assert prep.mean == (103.53, 116.28, 123.675)
+    assert (prep.color, prep.dtype) == ("bgr", "float32")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("resize: resize_shorter_crop", "resize: fit"), "resize"),
+        (("filter: area", "filter: cubic"), "filter"),
+        (("dtype: float32", "dtype: uint8"), "needs dtype='float32'"),
+        (("      std: [57.375, 57.12, 58.395]\n", ""), "mean and std go together"),
+        (("mean: [103.53, 116.28, 123.675]", "mean: [1, 2]"), "mean must be"),
+        (("layout: nchw", "layout: nchw\n      shorter_side: 200"), "shorter_side"),
+    ],
+)
+def test_invalid_inputs_name_the_field(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_registry(_registry(tmp_path, IMAGENET.replace(*change)))
 
 
 def test_environment_overrides(tmp_path: Path) -> None:

@@ -10,6 +10,9 @@ use crate::error::Error;
 pub(super) const MAGIC: &[u8] = b"\xFF\xD8\xFF";
 
 const SOS: u8 = 0xDA;
+const APP1: u8 = 0xE1;
+/// What starts an APP1 segment that holds EXIF (a TIFF structure follows).
+const EXIF_ID: &[u8] = b"Exif\0\0";
 const EOI: u8 = 0xD9;
 
 /// What the marker walk found.
@@ -18,6 +21,8 @@ struct Frame {
     height: u32,
     /// Offset of the first SOS marker, if the data reaches it.
     scan: Option<usize>,
+    /// The TIFF payload of the first APP1 `Exif` segment, as a byte range.
+    exif: Option<(usize, usize)>,
 }
 
 /// Width and height from the first frame header (`SOFn`).
@@ -67,13 +72,14 @@ fn walk(data: &[u8]) -> Result<Frame, Error> {
     let corrupt = |detail: &str| Error::corrupt(Format::Jpeg, detail);
     let truncated = || corrupt("truncated before the frame header");
     let mut size: Option<(u32, u32)> = None;
+    let mut exif: Option<(usize, usize)> = None;
     let mut pos = 2;
     loop {
         // libjpeg skips stray bytes before a marker with a warning; so do we.
         pos = skip_while(data, pos, |b| b != 0xFF);
         pos = skip_while(data, pos, |b| b == 0xFF);
         let Some(&marker) = data.get(pos) else {
-            return finish(size, None).ok_or_else(truncated);
+            return finish(size, None, exif).ok_or_else(truncated);
         };
         pos += 1;
         match marker {
@@ -81,13 +87,13 @@ fn walk(data: &[u8]) -> Result<Frame, Error> {
             0x00 | 0x01 | 0xD0..=0xD8 => continue,
             EOI => return Err(corrupt("end-of-image marker before any scan")),
             SOS => {
-                return finish(size, Some(pos - 2))
+                return finish(size, Some(pos - 2), exif)
                     .ok_or_else(|| corrupt("scan data before the frame header"))
             }
             _ => {}
         }
         let Some(&[hi, lo]) = data.get(pos..pos + 2) else {
-            return finish(size, None).ok_or_else(truncated);
+            return finish(size, None, exif).ok_or_else(truncated);
         };
         let length = be_u16(hi, lo);
         if length < 2 {
@@ -101,17 +107,85 @@ fn walk(data: &[u8]) -> Result<Frame, Error> {
                 return Err(corrupt("frame header too short"));
             };
             size = Some((be_u16(w0, w1).into(), be_u16(h0, h1).into()));
+        } else if marker == APP1 && exif.is_none() {
+            let body = data.get(pos + 2..end).unwrap_or_default();
+            if body.starts_with(EXIF_ID) {
+                exif = Some((pos + 2 + EXIF_ID.len(), end));
+            }
         }
         pos = end;
     }
 }
 
-fn finish(size: Option<(u32, u32)>, scan: Option<usize>) -> Option<Frame> {
+fn finish(
+    size: Option<(u32, u32)>,
+    scan: Option<usize>,
+    exif: Option<(usize, usize)>,
+) -> Option<Frame> {
     size.map(|(width, height)| Frame {
         width,
         height,
         scan,
+        exif,
     })
+}
+
+/// Metadata segments beyond this many bytes in all are dropped before decoding.
+const METADATA_BUDGET: usize = 256 * 1024;
+
+/// A copy of `data` without its APP1..APP13, APP15 and COM segments, if they
+/// exceed [`METADATA_BUDGET`]; `None` (decode `data` as it is) otherwise.
+///
+/// APP0 (JFIF) and APP14 (Adobe: the colour transform) stay, so the pixels
+/// decode the same. Only the part before the first scan is examined.
+pub(crate) fn without_bulky_metadata(data: &[u8]) -> Option<Vec<u8>> {
+    let mut drop: Vec<(usize, usize)> = Vec::new();
+    let mut total = 0;
+    let mut pos = 2;
+    loop {
+        pos = skip_while(data, pos, |b| b != 0xFF);
+        let marker_start = pos;
+        pos = skip_while(data, pos, |b| b == 0xFF);
+        let marker = *data.get(pos)?;
+        pos += 1;
+        if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD8) {
+            continue;
+        }
+        if marker == SOS || marker == EOI {
+            break;
+        }
+        let &[hi, lo] = data.get(pos..pos + 2)? else {
+            return None;
+        };
+        let end = pos + usize::from(be_u16(hi, lo));
+        if matches!(marker, 0xE1..=0xED | 0xEF | 0xFE) {
+            total += end - marker_start;
+            drop.push((marker_start, end));
+        }
+        pos = end;
+    }
+    if total <= METADATA_BUDGET {
+        return None;
+    }
+    let mut lean = Vec::with_capacity(data.len() - total);
+    let mut kept = 0;
+    for (start, end) in drop {
+        lean.extend_from_slice(data.get(kept..start)?);
+        kept = end;
+    }
+    lean.extend_from_slice(data.get(kept..)?);
+    Some(lean)
+}
+
+/// The EXIF orientation (1..=8) from the first APP1 `Exif` segment; 1 if
+/// there is none or it is unreadable (a broken EXIF block never fails a decode).
+pub(crate) fn orientation(data: &[u8]) -> u8 {
+    walk(data)
+        .ok()
+        .and_then(|frame| frame.exif)
+        .and_then(|(start, end)| data.get(start..end))
+        .and_then(image::metadata::Orientation::from_exif_chunk)
+        .map_or(1, image::metadata::Orientation::to_exif)
 }
 
 /// SOF0..SOF15, less DHT (C4), JPG (C8) and DAC (CC), which share the range.

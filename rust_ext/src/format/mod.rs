@@ -4,6 +4,8 @@
 //! checked before a decoder copies, buffers or allocates anything.
 
 pub(crate) mod jpeg;
+pub(crate) mod jpeg_dc;
+mod others;
 mod png;
 
 use crate::error::Error;
@@ -16,24 +18,36 @@ pub enum Format {
     Jpeg,
     /// PNG, any bit depth and color type.
     Png,
+    /// WebP, lossy or lossless, with or without alpha (first frame).
+    Webp,
+    /// GIF (first frame).
+    Gif,
+    /// Windows or OS/2 bitmap.
+    Bmp,
 }
 
 impl Format {
-    /// Lower-case name, as reported to Python (`"jpeg"`, `"png"`).
+    /// Lower-case name, as reported to Python (`"jpeg"`, `"png"`, `"webp"`, `"gif"`, `"bmp"`).
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Self::Jpeg => "jpeg",
             Self::Png => "png",
+            Self::Webp => "webp",
+            Self::Gif => "gif",
+            Self::Bmp => "bmp",
         }
     }
 
-    /// Upper-case name for messages (`"JPEG"`, `"PNG"`).
+    /// Upper-case name for messages (`"JPEG"`, `"PNG"`, ...).
     #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             Self::Jpeg => "JPEG",
             Self::Png => "PNG",
+            Self::Webp => "WebP",
+            Self::Gif => "GIF",
+            Self::Bmp => "BMP",
         }
     }
 
@@ -44,6 +58,12 @@ impl Format {
             Some(Self::Jpeg)
         } else if data.starts_with(png::MAGIC) {
             Some(Self::Png)
+        } else if others::is_webp(data) {
+            Some(Self::Webp)
+        } else if others::is_gif(data) {
+            Some(Self::Gif)
+        } else if others::is_bmp(data) {
+            Some(Self::Bmp)
         } else {
             None
         }
@@ -76,6 +96,9 @@ pub fn read_header(data: &[u8]) -> Result<Header, Error> {
     let (width, height) = match format {
         Format::Jpeg => jpeg::dimensions(data)?,
         Format::Png => png::dimensions(data)?,
+        Format::Webp => others::webp_dimensions(data)?,
+        Format::Gif => others::gif_dimensions(data)?,
+        Format::Bmp => others::bmp_dimensions(data)?,
     };
     if width == 0 || height == 0 {
         return Err(Error::corrupt(
@@ -98,7 +121,9 @@ mod tests {
     fn sniffs_magic_bytes() {
         assert_eq!(Format::sniff(b"\xFF\xD8\xFF\xE0rest"), Some(Format::Jpeg));
         assert_eq!(Format::sniff(b"\x89PNG\r\n\x1a\nrest"), Some(Format::Png));
-        assert_eq!(Format::sniff(b"GIF89a"), None);
+        assert_eq!(Format::sniff(b"GIF89a"), Some(Format::Gif));
+        assert_eq!(Format::sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Format::Webp));
+        assert_eq!(Format::sniff(b"II*\0"), None);
         assert_eq!(Format::sniff(b"\x89PNG"), None);
         assert_eq!(Format::sniff(b""), None);
     }
