@@ -224,8 +224,7 @@ def _per_channel(name: str, value: Channels, channels: int) -> tuple[float, ...]
     """``value`` as ``channels`` finite floats; ``ValueError`` naming ``name`` otherwise."""
     values = (value,) * channels if isinstance(value, int | float) else tuple(value)
     if len(values) != channels or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        for v in values
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
     ):
         raise ValueError(
             f"{name} must be a finite number or {channels} finite numbers, got {value!r}"
@@ -340,7 +339,7 @@ class Preprocessing:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """One image's array shape: ``(height, width, channels)`` or ``(channels, height, width)``."""
+        """One image's array shape: ``(height, width, channels)``, or channels first."""
         width, height = self.size
         if self.layout == "nchw":
             return (self.channels, height, width)
