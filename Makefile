@@ -21,6 +21,7 @@ help:
 	@echo "make test   set up and run the whole test suite"
 	@echo "make bench  run the benchmarks in bench/ (results in bench/results/)"
 	@echo "make lint   ruff, mypy, cargo fmt/clippy"
+	@echo "make fuzz   fuzz the Rust decoder for FUZZ_SECONDS (default 300; nightly Rust)"
 
 # Debian packages the build needs: cmake and nasm build libjpeg-turbo for the
 # Rust extension. Installed with apt-get when missing (sudo unless root).
@@ -72,6 +73,15 @@ protos: setup
 bench: models
 	$(PY) bench/coldstart.py
 	$(PY) bench/preprocess.py
+
+# Fuzz the Rust decode entry point with libFuzzer (cargo-fuzz, nightly) for
+# FUZZ_SECONDS; new inputs go to rust_ext/fuzz/work, crashes to fuzz/artifacts.
+FUZZ_SECONDS ?= 300
+fuzz: system-packages
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	mkdir -p rust_ext/fuzz/work
+	cd rust_ext && cargo +nightly fuzz run decode fuzz/work fuzz/corpus/decode -- \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10
 
 clean:
 	rm -rf $(VENV) var build rust_ext/target .pytest_cache

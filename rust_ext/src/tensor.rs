@@ -122,31 +122,63 @@ impl Output {
 
     /// Writes the RGB8 `canvas` of `width x height` into `slot`.
     pub fn write(&self, canvas: &[u8], width: usize, height: usize, slot: &mut Slot<'_>) {
-        let channels = self.color.channels();
         let plane = width * height;
-        // Element index of channel `c` of pixel `p`.
-        let index = |p: usize, c: usize| match self.layout {
-            Layout::Hwc => p * channels + c,
-            Layout::Chw => c * plane + p,
-        };
-        let pixels = canvas.chunks_exact(3).take(plane).enumerate();
+        let canvas = canvas.get(..plane * 3).unwrap_or(canvas);
         match slot {
             Slot::U8(out) => {
-                for (p, rgb) in pixels {
-                    for (c, value) in self.values(rgb).into_iter().take(channels).enumerate() {
-                        if let Some(element) = out.get_mut(index(p, c)) {
-                            *element = value;
-                        }
-                    }
+                if (self.color, self.layout) == (Color::Rgb, Layout::Hwc)
+                    && out.len() == canvas.len()
+                {
+                    out.copy_from_slice(canvas);
+                } else {
+                    self.convert(canvas, plane, out, |value, _| value);
                 }
             }
             Slot::F32(out) => {
-                for (p, rgb) in pixels {
-                    for (c, value) in self.values(rgb).into_iter().take(channels).enumerate() {
-                        if let Some(element) = out.get_mut(index(p, c)) {
-                            *element = f32::from(value).mul_add(self.scale[c], self.offset[c]);
-                        }
-                    }
+                let (scale, offset) = (self.scale, self.offset);
+                self.convert(canvas, plane, out, |value, c| {
+                    f32::from(value) * scale[c] + offset[c]
+                });
+            }
+        }
+    }
+
+    /// Writes each pixel's output channels, `element(value, channel)` each, in the layout.
+    #[inline]
+    fn convert<T>(
+        &self,
+        canvas: &[u8],
+        plane: usize,
+        out: &mut [T],
+        element: impl Fn(u8, usize) -> T,
+    ) {
+        let pixels = canvas.chunks_exact(3);
+        let [first, second, third] = match self.color {
+            Color::Gray => {
+                // One channel: the same in either layout.
+                for (o, p) in out.iter_mut().zip(pixels) {
+                    *o = element(luma(p[0], p[1], p[2]), 0);
+                }
+                return;
+            }
+            Color::Rgb => [0, 1, 2],
+            Color::Bgr => [2, 1, 0],
+        };
+        match self.layout {
+            Layout::Hwc => {
+                for (o, p) in out.chunks_exact_mut(3).zip(pixels) {
+                    o[0] = element(p[first], 0);
+                    o[1] = element(p[second], 1);
+                    o[2] = element(p[third], 2);
+                }
+            }
+            Layout::Chw => {
+                let (a, rest) = out.split_at_mut(plane.min(out.len()));
+                let (b, c) = rest.split_at_mut(plane.min(rest.len()));
+                for (((a, b), c), p) in a.iter_mut().zip(b).zip(c).zip(pixels) {
+                    *a = element(p[first], 0);
+                    *b = element(p[second], 1);
+                    *c = element(p[third], 2);
                 }
             }
         }
@@ -156,17 +188,6 @@ impl Output {
     pub fn fill(&self, pad_value: u8, width: usize, height: usize, slot: &mut Slot<'_>) {
         let canvas = vec![pad_value; width * height * 3];
         self.write(&canvas, width, height, slot);
-    }
-
-    /// One pixel's output channel values, in order.
-    #[inline]
-    fn values(&self, rgb: &[u8]) -> [u8; 3] {
-        let (r, g, b) = (rgb[0], rgb[1], rgb[2]);
-        match self.color {
-            Color::Rgb => [r, g, b],
-            Color::Bgr => [b, g, r],
-            Color::Gray => [luma(r, g, b), 0, 0],
-        }
     }
 }
 
