@@ -61,8 +61,8 @@ test: models
 	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest
 
 lint: setup
-	$(BIN)/ruff check adapter tests bench
-	$(BIN)/ruff format --check adapter tests bench
+	$(BIN)/ruff check adapter tests bench rust_ext/fuzz
+	$(BIN)/ruff format --check adapter tests bench rust_ext/fuzz
 	$(BIN)/mypy
 	cd rust_ext && cargo fmt --check && cargo clippy --all-targets -- -D warnings
 

@@ -228,7 +228,7 @@ class Pipeline:
 def _image_error(exc: imaging.ImageError) -> errors.ApiError:
     if isinstance(exc, imaging.UnsupportedImage):
         return errors.UnsupportedImage(
-            "The upload is not an image in a supported format (JPEG or PNG)."
+            "The upload is not an image in a supported format (JPEG, PNG, WebP, GIF or BMP)."
         )
     if isinstance(exc, imaging.ImageTooLarge):
         return errors.ImageTooLarge(f"The image is too large: {exc}")
