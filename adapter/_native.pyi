@@ -20,6 +20,7 @@ def preprocess(
     color: str,
     layout: str,
     dtype: str,
+    shift: list[float],
     scale: list[float],
     offset: list[float],
     max_bytes: int,

@@ -294,7 +294,7 @@ class Preprocessing:
             raise ValueError("shorter_side is only for resize='resize_shorter_crop'")
 
         channels = self.channels
-        scale, offset = self._normalization(dtype, channels)
+        shift, scale, offset = self._normalization(dtype, channels)
         object.__setattr__(
             self,
             "_native_args",
@@ -307,13 +307,15 @@ class Preprocessing:
                 "color": self.color,
                 "layout": self.layout,
                 "dtype": dtype,
+                "shift": list(shift),
                 "scale": list(scale),
                 "offset": list(offset),
             },
         )
 
     def _normalization(self, dtype: str, channels: int) -> tuple[tuple[float, ...], ...]:
-        """Per-channel ``(scale, offset)`` for the extension: identity unless normalized."""
+        """Per-channel ``(shift, scale, offset)`` for the extension, which computes
+        ``(v - shift) * scale + offset`` in double precision: identity unless normalized."""
         mean_std = self.mean is not None or self.std is not None
         scale_offset = self.scale is not None or self.offset is not None
         if (mean_std or scale_offset) and dtype != "float32":
@@ -327,10 +329,10 @@ class Preprocessing:
             std = _per_channel("std", self.std, channels)
             if any(s == 0 for s in std):
                 raise ValueError(f"std must not be zero, got {self.std!r}")
-            return tuple(1 / s for s in std), tuple(-m / s for m, s in zip(mean, std, strict=True))
+            return mean, tuple(1 / s for s in std), (0.0,) * channels
         scale = _per_channel("scale", 1.0 if self.scale is None else self.scale, channels)
         offset = _per_channel("offset", 0.0 if self.offset is None else self.offset, channels)
-        return scale, offset
+        return (0.0,) * channels, scale, offset
 
     @property
     def channels(self) -> int:

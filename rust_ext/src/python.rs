@@ -53,7 +53,7 @@ impl From<Error> for PyErr {
 #[pyfunction]
 #[pyo3(signature = (
     images, width, height, *, resize, shorter_side, filter, pad_value, background,
-    color, layout, dtype, scale, offset, max_bytes, max_width, max_height, max_pixels
+    color, layout, dtype, shift, scale, offset, max_bytes, max_width, max_height, max_pixels
 ))]
 #[allow(
     clippy::too_many_arguments,
@@ -76,8 +76,9 @@ fn preprocess<'py>(
     color: &str,
     layout: &str,
     dtype: &str,
-    scale: Vec<f32>,
-    offset: Vec<f32>,
+    shift: Vec<f64>,
+    scale: Vec<f64>,
+    offset: Vec<f64>,
     max_bytes: u64,
     max_width: u32,
     max_height: u32,
@@ -113,7 +114,7 @@ fn preprocess<'py>(
         other => return Err(invalid("dtype", other)),
     };
     let channels = color.channels();
-    let per_channel = |name: &str, values: &[f32]| -> PyResult<[f32; 3]> {
+    let per_channel = |name: &str, values: &[f64]| -> PyResult<[f64; 3]> {
         match *values {
             [v] if channels == 1 => Ok([v; 3]),
             [a, b, c] if channels == 3 => Ok([a, b, c]),
@@ -136,6 +137,7 @@ fn preprocess<'py>(
             color,
             layout,
             dtype,
+            shift: per_channel("shift", &shift)?,
             scale: per_channel("scale", &scale)?,
             offset: per_channel("offset", &offset)?,
         },

@@ -7,7 +7,7 @@ pub enum DType {
     /// `uint8`, values 0..=255 (the default).
     #[default]
     U8,
-    /// `float32`: `value * scale + offset` per channel (identity unless normalized).
+    /// `float32`: `(value - shift) * scale + offset` per channel (identity unless normalized).
     F32,
 }
 
@@ -53,10 +53,12 @@ pub struct Output {
     pub layout: Layout,
     /// Element type.
     pub dtype: DType,
-    /// `float32` only: per-channel multiplier, in output channel order.
-    pub scale: [f32; 3],
-    /// `float32` only: per-channel addend, in output channel order.
-    pub offset: [f32; 3],
+    /// `float32` only: per-channel value subtracted first (a mean), in output channel order.
+    pub shift: [f64; 3],
+    /// `float32` only: per-channel multiplier (one over a standard deviation).
+    pub scale: [f64; 3],
+    /// `float32` only: per-channel value added last.
+    pub offset: [f64; 3],
 }
 
 impl Default for Output {
@@ -65,6 +67,7 @@ impl Default for Output {
             color: Color::Rgb,
             layout: Layout::Hwc,
             dtype: DType::U8,
+            shift: [0.0; 3],
             scale: [1.0; 3],
             offset: [0.0; 3],
         }
@@ -135,10 +138,8 @@ impl Output {
                 }
             }
             Slot::F32(out) => {
-                let (scale, offset) = (self.scale, self.offset);
-                self.convert(canvas, plane, out, |value, c| {
-                    f32::from(value) * scale[c] + offset[c]
-                });
+                let table = self.float_table();
+                self.convert(canvas, plane, out, |value, c| table[c][usize::from(value)]);
             }
         }
     }
@@ -182,6 +183,22 @@ impl Output {
                 }
             }
         }
+    }
+
+    /// Each channel's float for each of the 256 values, computed in `f64` and
+    /// rounded once, so normalized outputs are as exact as `float32` allows.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "rounding f64 to the f32 output is the point"
+    )]
+    fn float_table(&self) -> [[f32; 256]; 3] {
+        let mut table = [[0.0; 256]; 3];
+        for (c, row) in table.iter_mut().enumerate() {
+            for (v, entry) in (0u8..=255).zip(row.iter_mut()) {
+                *entry = ((f64::from(v) - self.shift[c]) * self.scale[c] + self.offset[c]) as f32;
+            }
+        }
+        table
     }
 
     /// Fills `slot` as if the whole canvas were `pad_value` (a failed batch item).
@@ -240,13 +257,14 @@ mod tests {
         let out = Output {
             dtype: DType::F32,
             color: Color::Bgr,
+            shift: [0.0, 0.0, 10.0],
             scale: [0.5, 1.0, 2.0],
             offset: [-1.0, 0.0, 1.0],
             ..Output::default()
         };
         assert_eq!(
             write(out),
-            TensorData::F32(vec![9.0, 10.0, 401.0, 124.0, 2.0, 3.0])
+            TensorData::F32(vec![9.0, 10.0, 381.0, 124.0, 2.0, -17.0])
         );
     }
 
