@@ -14,6 +14,7 @@ use crate::error::{Error, Limit};
 use crate::format::{self, Format, Header};
 use crate::limits::Limits;
 use crate::orientation::Orientation;
+use crate::resize::Reduction;
 
 /// Cap on a decoder's own buffers (PNG metadata chunks, row buffers, GIF and
 /// WebP frames) beyond the pixels that [`Limits::max_pixels`] already bounds.
@@ -93,14 +94,18 @@ impl<'a> Source<'a> {
     }
 
     /// Decodes to RGB8, alpha flattened onto `background`. A JPEG is shrunk
-    /// `reduction` times (1, 2, 4 or 8) in the DCT domain; other formats
-    /// ignore it. Returns the image and the reduction applied.
+    /// in the DCT domain by up to `reduction` per axis; other formats ignore
+    /// it. Returns the image and the reduction applied.
     ///
     /// # Errors
     ///
     /// [`Error::Corrupt`] for truncated or malformed data,
     /// [`Error::UnsupportedFeature`] for what the decoder lacks.
-    pub fn decode(self, reduction: u32, background: [u8; 3]) -> Result<(RgbImage, u32), Error> {
+    pub fn decode(
+        self,
+        reduction: Reduction,
+        background: [u8; 3],
+    ) -> Result<(RgbImage, Reduction), Error> {
         let format = self.header.format;
         match self.decoder {
             None => decode_jpeg(self.data, reduction),
@@ -112,7 +117,7 @@ impl<'a> Source<'a> {
                     height: self.header.height,
                     pixels: into_rgb8(dynamic, background),
                 };
-                Ok((image, 1))
+                Ok((image, Reduction::NONE))
             }
         }
     }
@@ -130,20 +135,18 @@ pub fn read_checked_header(data: &[u8], limits: &Limits) -> Result<Header, Error
     Ok(header)
 }
 
-/// A JPEG scaled by `1 / reduction`: 1/8 from the DC coefficients alone when
-/// [`format::jpeg_dc`] handles the file, else libjpeg-turbo (lossless JPEG is
-/// never scaled).
-fn decode_jpeg(data: &[u8], reduction: u32) -> Result<(RgbImage, u32), Error> {
-    if reduction >= 8 {
-        if let Some(eighth) = format::jpeg_dc::decode_eighth(data) {
-            let image = RgbImage {
-                width: eighth.width,
-                height: eighth.height,
-                pixels: eighth.pixels,
-            };
-            return Ok((image, 8));
-        }
+/// A JPEG shrunk by up to `want` per axis: by [`format::jpeg_dc`] from a few
+/// coefficients when it handles the file and the factors, else by
+/// libjpeg-turbo, uniformly by the smaller factor (lossless JPEG is never scaled).
+fn decode_jpeg(data: &[u8], want: Reduction) -> Result<(RgbImage, Reduction), Error> {
+    let want = Reduction {
+        x: want.x.clamp(1, 8),
+        y: want.y.clamp(1, 8),
+    };
+    if let Some(scaled) = decode_few_coefficients(data, want) {
+        return Ok(scaled);
     }
+    let reduction = want.x.min(want.y);
     let mut decompressor = Decompressor::new().map_err(Error::internal)?;
     decompressor
         .set_scan_limit(MAX_JPEG_SCANS)
@@ -153,11 +156,7 @@ fn decode_jpeg(data: &[u8], reduction: u32) -> Result<(RgbImage, u32), Error> {
     let lean = format::jpeg::without_bulky_metadata(data);
     let data = lean.as_deref().unwrap_or(data);
     let header = decompressor.read_header(data).map_err(jpeg_error)?;
-    let reduction = if header.is_lossless {
-        1
-    } else {
-        reduction.clamp(1, 8)
-    };
+    let reduction = if header.is_lossless { 1 } else { reduction };
     let factor = ScalingFactor::new(1, reduction as usize);
     decompressor
         .set_scaling_factor(factor)
@@ -196,8 +195,22 @@ fn decode_jpeg(data: &[u8], reduction: u32) -> Result<(RgbImage, u32), Error> {
             height: size(scaled.height)?,
             pixels,
         },
-        reduction,
+        Reduction::uniform(reduction),
     ))
+}
+
+/// The 1/8 (DC only) path of [`format::jpeg_dc`], when `want` allows it.
+fn decode_few_coefficients(data: &[u8], want: Reduction) -> Option<(RgbImage, Reduction)> {
+    if want != Reduction::uniform(8) {
+        return None;
+    }
+    let eighth = format::jpeg_dc::decode_eighth(data)?;
+    let image = RgbImage {
+        width: eighth.width,
+        height: eighth.height,
+        pixels: eighth.pixels,
+    };
+    Some((image, want))
 }
 
 #[cold]
@@ -359,7 +372,7 @@ mod tests {
     fn decode(data: &[u8], reduction: u32) -> Result<(Header, RgbImage), Error> {
         let source = Source::open(data, &Limits::default())?;
         let header = source.header;
-        let (image, _) = source.decode(reduction, [255, 255, 255])?;
+        let (image, _) = source.decode(Reduction::uniform(reduction), [255, 255, 255])?;
         Ok((header, image))
     }
 
@@ -404,8 +417,13 @@ mod tests {
         );
         for (reduction, size) in [(2, (20, 15)), (4, (10, 8)), (8, (5, 4))] {
             let source = Source::open(&data, &Limits::default()).unwrap();
-            let (image, applied) = source.decode(reduction, [0; 3]).unwrap();
-            assert_eq!((applied, (image.width, image.height)), (reduction, size));
+            let (image, applied) = source
+                .decode(Reduction::uniform(reduction), [0; 3])
+                .unwrap();
+            assert_eq!(
+                (applied, (image.width, image.height)),
+                (Reduction::uniform(reduction), size)
+            );
             // Blue is 128 everywhere; chroma blurs across the red wrap-around edge.
             let blue: u32 = image.pixels.chunks(3).map(|p| u32::from(p[2])).sum();
             let mean = blue / (size.0 * size.1);

@@ -19,5 +19,5 @@ pub use format::{Format, Header};
 pub use limits::Limits;
 pub use orientation::Orientation;
 pub use preprocess::{preprocess_batch, preprocess_into, probe, Placed, Spec};
-pub use resize::{Filter, ResizeMode, Target, Transform};
+pub use resize::{Filter, Reduction, ResizeMode, Target, Transform};
 pub use tensor::{Color, DType, Layout, Output, Slot, TensorData};

@@ -138,20 +138,47 @@ pub struct Region {
     pub out_height: u32,
 }
 
-impl Region {
-    /// The largest `d` of `1, 2, 4, 8` such that the region, shrunk `d` times,
-    /// still has at least as many pixels as its output on both axes: the DCT
-    /// scaling a JPEG decoder may apply without losing detail (as Pillow's `draft`).
+/// How many times a decoder shrinks (or shrank) the stored image on each
+/// axis: 1, 2, 4 or 8 (JPEG's DCT-domain scaling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reduction {
+    /// Horizontal factor.
+    pub x: u32,
+    /// Vertical factor.
+    pub y: u32,
+}
+
+impl Reduction {
+    /// Full size.
+    pub const NONE: Self = Self { x: 1, y: 1 };
+
+    /// The same factor on both axes.
     #[must_use]
-    pub fn reduction(&self) -> u32 {
-        [8, 4, 2]
-            .into_iter()
-            .find(|&d| {
-                let d = f64::from(d);
-                self.width / d >= f64::from(self.out_width)
-                    && self.height / d >= f64::from(self.out_height)
-            })
-            .unwrap_or(1)
+    pub fn uniform(factor: u32) -> Self {
+        Self {
+            x: factor,
+            y: factor,
+        }
+    }
+}
+
+impl Region {
+    /// Per axis, the largest `d` of `1, 2, 4, 8` such that the region, shrunk
+    /// `d` times, still has at least as many pixels as its output: the DCT
+    /// scaling a JPEG decoder may apply without losing detail (as Pillow's
+    /// `draft`, which takes the smaller of the two for both axes).
+    #[must_use]
+    pub fn reduction(&self) -> Reduction {
+        let axis = |extent: f64, out: u32| {
+            [8, 4, 2]
+                .into_iter()
+                .find(|&d| extent / f64::from(d) >= f64::from(out))
+                .unwrap_or(1)
+        };
+        Reduction {
+            x: axis(self.width, self.out_width),
+            y: axis(self.height, self.out_height),
+        }
     }
 }
 
@@ -195,27 +222,27 @@ impl Plan {
 /// Resamples `region` of `image` and places it, upright, on a canvas of
 /// `target`'s size filled with the pad value: packed RGB8, row-major.
 ///
-/// `image` may be the stored image shrunk `reduction` times (by a JPEG
-/// decoder's DCT scaling); `region` is in full-size stored pixels.
+/// `image` may be the stored image shrunk by `reduction` (a JPEG decoder's
+/// DCT scaling); `region` is in full-size stored pixels.
 ///
 /// # Errors
 ///
 /// [`Error::Internal`] if the output size overflows or the resizer fails.
 pub fn render(
     image: &RgbImage,
-    reduction: u32,
+    reduction: Reduction,
     region: &Region,
     plan: &Plan,
     orientation: Orientation,
     target: &Target,
 ) -> Result<Vec<u8>, Error> {
     let mut canvas = vec![target.pad_value; pixel_bytes(target.width, target.height)?];
-    let scale = f64::from(reduction.max(1));
+    let (scale_x, scale_y) = (f64::from(reduction.x.max(1)), f64::from(reduction.y.max(1)));
     let (img_w, img_h) = (f64::from(image.width), f64::from(image.height));
-    let left = (region.x / scale).clamp(0.0, img_w);
-    let top = (region.y / scale).clamp(0.0, img_h);
-    let width = (region.width / scale).min(img_w - left);
-    let height = (region.height / scale).min(img_h - top);
+    let left = (region.x / scale_x).clamp(0.0, img_w);
+    let top = (region.y / scale_y).clamp(0.0, img_h);
+    let width = (region.width / scale_x).min(img_w - left);
+    let height = (region.height / scale_y).min(img_h - top);
 
     let mut resampled = vec![0; pixel_bytes(region.out_width, region.out_height)?];
     let src = ImageRef::new(image.width, image.height, &image.pixels, PixelType::U8x3)
@@ -400,7 +427,14 @@ mod tests {
     fn resize(image: &RgbImage, target: &Target) -> Result<(Vec<u8>, Transform), Error> {
         let plan = plan(image.width, image.height, target)?;
         let region = plan.region(Orientation::Identity, image.width, image.height);
-        let canvas = render(image, 1, &region, &plan, Orientation::Identity, target)?;
+        let canvas = render(
+            image,
+            Reduction::NONE,
+            &region,
+            &plan,
+            Orientation::Identity,
+            target,
+        )?;
         Ok((canvas, plan.transform))
     }
 
@@ -467,11 +501,12 @@ mod tests {
             out_width: out_w,
             out_height: out_h,
         };
-        assert_eq!(region(4000.0, 3000.0, 320, 320).reduction(), 8);
-        assert_eq!(region(1920.0, 1080.0, 224, 224).reduction(), 4);
-        assert_eq!(region(640.0, 480.0, 320, 240).reduction(), 2);
-        assert_eq!(region(640.0, 480.0, 321, 240).reduction(), 1);
-        assert_eq!(region(100.0, 100.0, 320, 320).reduction(), 1);
+        let r = |x, y| Reduction { x, y };
+        assert_eq!(region(4000.0, 3000.0, 320, 320).reduction(), r(8, 8));
+        assert_eq!(region(1920.0, 1080.0, 224, 224).reduction(), r(8, 4));
+        assert_eq!(region(640.0, 480.0, 320, 240).reduction(), r(2, 2));
+        assert_eq!(region(640.0, 480.0, 321, 240).reduction(), r(1, 2));
+        assert_eq!(region(100.0, 100.0, 320, 320).reduction(), r(1, 1));
     }
 
     proptest! {
