@@ -199,18 +199,22 @@ fn decode_jpeg(data: &[u8], want: Reduction) -> Result<(RgbImage, Reduction), Er
     ))
 }
 
-/// The 1/8 (DC only) path of [`format::jpeg_dc`], when `want` allows it.
+/// [`format::jpeg_dc`]'s paths, when `want` allows one: 1/8 on both axes (DC
+/// only), or 1/8 on one and 1/4 on the other (a 16:9 frame to a square input).
 fn decode_few_coefficients(data: &[u8], want: Reduction) -> Option<(RgbImage, Reduction)> {
-    if want != Reduction::uniform(8) {
-        return None;
-    }
-    let eighth = format::jpeg_dc::decode_eighth(data)?;
-    let image = RgbImage {
-        width: eighth.width,
-        height: eighth.height,
-        pixels: eighth.pixels,
+    let applied = match (want.x, want.y) {
+        (8, 8) => want,
+        (8, 4..) => Reduction { x: 8, y: 4 },
+        (4.., 8) => Reduction { x: 4, y: 8 },
+        _ => return None,
     };
-    Some((image, want))
+    let scaled = format::jpeg_dc::decode_scaled(data, applied.x, applied.y)?;
+    let image = RgbImage {
+        width: scaled.width,
+        height: scaled.height,
+        pixels: scaled.pixels,
+    };
+    Some((image, applied))
 }
 
 #[cold]

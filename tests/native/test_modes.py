@@ -25,6 +25,9 @@ SOURCES: dict[str, tuple[dict[str, object], tuple[int, int], tuple[int, int]]] =
     # 2400x1800 -> 224x224 is far past 2:1, where JPEG's DCT-domain scaling kicks in.
     "jpeg-large": ({"format": "JPEG", "quality": 90}, (2400, 1800), (224, 224)),
     "jpeg-small": ({"format": "JPEG", "quality": 90}, (400, 300), (224, 224)),
+    # 16:9 to a square: stretch reads 1/8 of the columns and 1/4 of the rows.
+    "jpeg-wide": ({"format": "JPEG", "quality": 90}, (1920, 1080), (224, 224)),
+    "jpeg-tall": ({"format": "JPEG", "quality": 90}, (1080, 1920), (224, 224)),
     "png-portrait": ({"format": "PNG"}, (300, 400), (224, 160)),
     "webp-lossless": ({"format": "WEBP", "lossless": True}, (500, 280), (192, 192)),
     "gif-upscale": ({"format": "GIF"}, (200, 150), (256, 224)),

@@ -1,4 +1,4 @@
-//! JPEG decoding at 1/8 scale from the DC coefficients only.
+//! Reduced-size JPEG decoding that skips most of the entropy-coded data.
 //!
 //! At scale 1/8 each 8x8 block of a component becomes one sample, equal to its DC
 //! coefficient dequantised and descaled exactly as libjpeg's 1x1 inverse DCT does
@@ -7,9 +7,17 @@
 //! plus magnitude bits dropped in one shift, no value computed), and progressive AC
 //! scans are not entropy-decoded at all, only jumped over to the next marker.
 //!
-//! Subsampled chroma (one DC per chroma block) is brought to the luma grid with a
-//! triangle ("fancy") upsample, then YCbCr is converted to RGB with libjpeg's
-//! fixed-point tables (ITU-R BT.601, full range).
+//! Anisotropic scales, 1/8 across and 1/4 down (or the reverse), are what libjpeg's
+//! 1/4 decode (its 2x2 reduced inverse DCT) gives with each horizontal (vertical)
+//! pair of samples averaged: the average cancels every odd horizontal (vertical)
+//! frequency, leaving a 2-point inverse DCT of the first column (row) of
+//! coefficients, of which it reads frequencies 0, 1, 3, 5 and 7. Sequential scans
+//! take the values of the AC symbols up to the last of those and skip the rest as
+//! at 1/8. Progressive files are not handled at these scales.
+//!
+//! Subsampled chroma (one sample or pair per chroma block) is brought to the luma
+//! grid with a triangle ("fancy") upsample, then YCbCr is converted to RGB with
+//! libjpeg's fixed-point tables (ITU-R BT.601, full range).
 //!
 //! Anything unusual (arithmetic coding, 12-bit, lossless, hierarchical, CMYK/YCCK,
 //! 2 or 4 components, sampling factors other than 1 or 2, luma not the largest
@@ -26,11 +34,11 @@
     clippy::inline_always
 )]
 
-/// 8-bit RGB pixels at 1/8 scale: width = ceil(w/8), height = ceil(h/8), row-major, no padding.
-pub(crate) struct Eighth {
-    /// Width in pixels, `ceil(image width / 8)`.
+/// 8-bit RGB pixels: ceil(w / `reduction_x`) x ceil(h / `reduction_y`), row-major, no padding.
+pub(crate) struct Scaled {
+    /// Width in pixels, `ceil(image width / reduction_x)`.
     pub(crate) width: u32,
-    /// Height in pixels, `ceil(image height / 8)`.
+    /// Height in pixels, `ceil(image height / reduction_y)`.
     pub(crate) height: u32,
     /// `width * height * 3` bytes, RGB.
     pub(crate) pixels: Vec<u8>,
@@ -56,6 +64,11 @@ struct Huffman {
     valoffset: [i32; 17],
     /// Symbols in code order.
     vals: [u8; 256],
+    /// For AC symbols, indexed like `lut`: the entries of the one or two whole
+    /// symbols (with their magnitude bits) those bits start with: the first in bits
+    /// 0..16, the second (zero if none fits, or the first is an EOB) in 16..32, the
+    /// bits both take in 32..40. Zero if not even the first fits.
+    pair: [u64; FAST_SIZE],
 }
 
 /// AC advance of a run/size symbol (see `Huffman::lut`).
@@ -74,6 +87,7 @@ fn build_huffman(counts: &[u8], symbols: &[u8]) -> Option<Box<Huffman>> {
         maxcode: [-1; 17],
         valoffset: [0; 17],
         vals: [0; 256],
+        pair: [0; FAST_SIZE],
     });
     h.vals.get_mut(..symbols.len())?.copy_from_slice(symbols);
     let mut code: u32 = 0;
@@ -100,6 +114,21 @@ fn build_huffman(counts: &[u8], symbols: &[u8]) -> Option<Box<Huffman>> {
             *h.maxcode.get_mut(l as usize)? = code as i32 - 1;
         }
         code <<= 1;
+    }
+    for idx in 0..FAST_SIZE {
+        let e1 = u64::from(h.lut[idx]);
+        let t1 = e1 & 31;
+        if e1 == 0 || t1 > u64::from(FAST_BITS) {
+            continue;
+        }
+        let rest = (idx << t1) & (FAST_SIZE - 1);
+        let e2 = u64::from(h.lut[rest]);
+        let t2 = e2 & 31;
+        h.pair[idx] = if e1 >> 10 == 63 || e2 == 0 || t1 + t2 > u64::from(FAST_BITS) {
+            e1 | t1 << 32
+        } else {
+            e1 | e2 << 16 | (t1 + t2) << 32
+        };
     }
     Some(h)
 }
@@ -215,41 +244,74 @@ impl<'a> Bits<'a> {
         })
     }
 
-    /// Skips an AC symbol with a code longer than `FAST_BITS` bits; returns its advance.
+    /// The `Huffman::lut`-style entry of an AC symbol with a code longer than
+    /// `FAST_BITS` bits, which it leaves at the top of the buffer.
     #[inline(always)]
-    fn skip_long(&mut self, h: &Huffman) -> Option<u32> {
+    fn long_entry(&mut self, h: &Huffman) -> Option<u32> {
         self.ensure();
         let (sym, len) = slow_symbol(h, self.buf)?;
-        self.consume(len + (sym & 15));
-        Some(ac_advance(sym))
+        Some((len + (sym & 15)) | len << 5 | ac_advance(sym) << 10)
     }
 
-    /// Skips the AC coefficients 1..=63 of a sequential block.
+    /// Skips one AC symbol whose entry is `e`, moving `k` on; if `RECORD`, first
+    /// notes the entry and the bits it starts with (see `Record`).
     #[inline(always)]
-    fn skip_ac(&mut self, h: &Huffman) -> Option<()> {
-        let mut k = 1u32;
+    fn step<const RECORD: bool>(&mut self, e: u32, k: &mut u32, rec: &mut Record) {
+        *k += e >> 10;
+        if RECORD {
+            rec.0[(*k & 127) as usize] = (self.buf & !0xFFFF) | u64::from(e & 0x3FF);
+        }
+        self.consume(e & 31);
+    }
+
+    /// Skips the AC symbols of a sequential block from position `k` until
+    /// position 64 is reached, recording them if `RECORD`.
+    #[inline(always)]
+    fn skip_ac<const RECORD: bool>(
+        &mut self,
+        h: &Huffman,
+        mut k: u32,
+        rec: &mut Record,
+    ) -> Option<()> {
         loop {
-            // At least 56 bits: room for two symbols of at most FAST_BITS + 15 bits.
+            // At least 56 bits: room for three steps, as a single-symbol step (up to
+            // 16 + 15 bits) is followed by `ensure` and pair steps take at most
+            // FAST_BITS bits.
             self.refill();
-            let e = u32::from(h.lut[(self.buf >> (64 - FAST_BITS)) as usize]);
-            if e == 0 {
-                k += self.skip_long(h)?;
-            } else {
-                self.consume(e & 31);
-                k += e >> 10;
+            for _ in 0..3 {
+                let p = h.pair[(self.buf >> (64 - FAST_BITS)) as usize];
+                if p == 0 {
+                    let mut e = u32::from(h.lut[(self.buf >> (64 - FAST_BITS)) as usize]);
+                    if e == 0 {
+                        e = self.long_entry(h)?;
+                    }
+                    self.step::<RECORD>(e, &mut k, rec);
+                    // That took up to 31 bits: at least 32 for the next step.
+                    self.ensure();
+                } else {
+                    let e1 = (p & 0xFFFF) as u32;
+                    let e2 = ((p >> 16) & 0xFFFF) as u32;
+                    let k1 = k + (e1 >> 10);
+                    let k2 = k1 + (e2 >> 10);
+                    if RECORD {
+                        // The second first: without one, the first overwrites it.
+                        let top = self.buf & !0xFFFF;
+                        rec.0[(k2 & 127) as usize] =
+                            top | u64::from(e2 & 0x3FF) | u64::from(e1 & 31) << 10;
+                        rec.0[(k1 & 127) as usize] = top | u64::from(e1 & 0x3FF);
+                    }
+                    // A second symbol after the block's last position is not the block's.
+                    let (taken, next) = if k1 >= 64 {
+                        (e1 & 31, k1)
+                    } else {
+                        ((p >> 32) as u32, k2)
+                    };
+                    self.consume(taken);
+                    k = next;
+                }
                 if k >= 64 {
                     return Some(());
                 }
-                let e = u32::from(h.lut[(self.buf >> (64 - FAST_BITS)) as usize]);
-                if e == 0 {
-                    k += self.skip_long(h)?;
-                } else {
-                    self.consume(e & 31);
-                    k += e >> 10;
-                }
-            }
-            if k >= 64 {
-                return Some(());
             }
         }
     }
@@ -266,6 +328,29 @@ impl<'a> Bits<'a> {
         }
         *self = Bits::new(self.data, after);
         Some(())
+    }
+}
+
+/// The AC symbols of a block as `Bits::skip_ac` met them, by zigzag position plus
+/// one (slots past 64 take ZRL/EOB ends past the block and corrupt runs): the bit
+/// buffer with the symbol's code at the top, or after as many bits as bits 10..16
+/// say, its lowest 16 bits (never part of a symbol) replaced by those bits and by
+/// bits 0..10 of the symbol's `Huffman::lut`-style entry.
+struct Record([u64; 128]);
+
+impl Record {
+    /// The value of the coefficient at zigzag position `z` (`z` < 127), if its slot
+    /// was zeroed before the block; ZRL and EOB entries give zero, as do the
+    /// positions they cover.
+    fn value(&self, z: usize) -> i32 {
+        let slot = self.0[z + 1];
+        let entry = (slot & 0xFFFF) as u32;
+        let len = (entry >> 5) & 31;
+        let size = (entry & 31).wrapping_sub(len) & 31;
+        let magnitude = slot << ((entry >> 10) + len);
+        let v = ((magnitude >> 1) >> (63 - size)) as i32;
+        // HUFF_EXTEND: values below 2^(size-1) (top bit clear) are negative.
+        v - ((((magnitude >> 63) as i32) ^ 1) * ((1 << size) - 1))
     }
 }
 
@@ -373,15 +458,20 @@ struct Component {
     v: usize,
     /// Quantisation table selector.
     tq: usize,
-    /// DC quantisation value, latched when the component's first scan starts.
-    q0: Option<i32>,
+    /// Quantisation table (zigzag order), latched when the component's first scan starts.
+    q: Option<[i32; 64]>,
     /// Blocks per row that hold image data.
     bw: usize,
     /// Block rows that hold image data.
     bh: usize,
-    /// Row stride of `coefs` (blocks per row including MCU padding).
+    /// Blocks per row including MCU padding.
     stride: usize,
-    /// One DC coefficient per block.
+    /// Samples per block across and down: (1, 1) at 1/8; otherwise those of the
+    /// 2-point inverse DCT ((1, 2) or (2, 1)) or, for chroma subsampled along the
+    /// axis reduced by 4 only, the 4-point one ((1, 4) or (4, 1)).
+    per: (usize, usize),
+    /// At 1/8, one DC coefficient per block; otherwise a plane of final samples,
+    /// `per` of them per block, `stride` blocks per row.
     coefs: Vec<i16>,
     /// A sequential scan or a progressive DC first scan covered this component.
     seen: bool,
@@ -403,6 +493,8 @@ struct Frame {
     mcus_wide: usize,
     /// MCU rows in interleaved scans.
     mcus_high: usize,
+    /// Samples per luma block across and down: (1, 1), (1, 2) or (2, 1).
+    per: (usize, usize),
     /// The components (1 or 3).
     comps: Vec<Component>,
 }
@@ -412,6 +504,9 @@ struct Frame {
 enum Mode {
     /// Sequential: DC difference, then the AC coefficients skipped.
     Sequential,
+    /// Sequential, two samples per block: from the first column (`true`, 1/8
+    /// across and 1/4 down) or row of coefficients.
+    Pairs(bool),
     /// Progressive DC first scan: DC difference shifted left by Al.
     DcFirst,
     /// Progressive DC refinement: one bit (bit Al) per block.
@@ -443,8 +538,10 @@ struct BlockSlot {
 struct Decoder<'a> {
     /// The whole file.
     data: &'a [u8],
-    /// DC quantisation value of each quantisation table.
-    q0: [Option<i32>; 4],
+    /// Quantisation tables, zigzag order.
+    q: [Option<[i32; 64]>; 4],
+    /// Samples per block across and down.
+    per: (usize, usize),
     /// DC Huffman tables.
     dc: [Option<Box<Huffman>>; 4],
     /// AC Huffman tables.
@@ -459,17 +556,27 @@ struct Decoder<'a> {
     frame: Option<Frame>,
 }
 
-/// Decodes `data` at 1/8 scale from DC coefficients only.
-/// Returns None for anything it does not handle or cannot decode cleanly (arithmetic coding, 12-bit,
-/// lossless, CMYK/YCCK or other than 1 or 3 components, unusual sampling, corrupt or truncated data...):
-/// the caller then falls back to libjpeg-turbo, which also reports errors. Never panics, on any input.
-pub(crate) fn decode_eighth(data: &[u8]) -> Option<Eighth> {
+/// Decodes `data` at 1/`reduction_x` across and 1/`reduction_y` down.
+/// (8, 8): from the DC coefficients only, baseline and progressive; (8, 4) and (4, 8):
+/// baseline only; anything else: None.
+/// Also returns None for anything it does not handle or cannot decode cleanly (arithmetic coding,
+/// 12-bit, lossless, CMYK/YCCK or other than 1 or 3 components, unusual sampling, corrupt or
+/// truncated data...): the caller then falls back to libjpeg-turbo, which also reports errors.
+/// Never panics, on any input.
+pub(crate) fn decode_scaled(data: &[u8], reduction_x: u32, reduction_y: u32) -> Option<Scaled> {
+    let per = match (reduction_x, reduction_y) {
+        (8, 8) => (1, 1),
+        (8, 4) => (1, 2),
+        (4, 8) => (2, 1),
+        _ => return None,
+    };
     if data.get(..2)? != [0xFF, 0xD8] {
         return None;
     }
     let mut d = Decoder {
         data,
-        q0: [None; 4],
+        q: [None; 4],
+        per,
         dc: [None, None, None, None],
         ac: [None, None, None, None],
         restart: 0,
@@ -519,7 +626,7 @@ pub(crate) fn decode_eighth(data: &[u8]) -> Option<Eighth> {
 impl Decoder<'_> {
     /// Parses a SOF0/1/2 segment.
     fn read_sof(&mut self, seg: &[u8], progressive: bool) -> Option<()> {
-        if self.frame.is_some() || seg.first() != Some(&8) {
+        if self.frame.is_some() || seg.first() != Some(&8) || (progressive && self.per != (1, 1)) {
             return None;
         }
         let height = be16(seg, 1)?;
@@ -543,10 +650,11 @@ impl Decoder<'_> {
                 h,
                 v,
                 tq,
-                q0: None,
+                q: None,
                 bw: 0,
                 bh: 0,
                 stride: 0,
+                per: (1, 1),
                 coefs: Vec::new(),
                 seen: false,
             });
@@ -563,7 +671,14 @@ impl Decoder<'_> {
             c.bw = (width * c.h).div_ceil(hmax).div_ceil(8);
             c.bh = (height * c.v).div_ceil(vmax).div_ceil(8);
             c.stride = mcus_wide * c.h;
-            c.coefs = vec![0; c.stride.checked_mul(mcus_high * c.v)?];
+            // As libjpeg at 1/4: 4x4 samples per 4:2:0 chroma block, 2x2 otherwise.
+            c.per = match self.per {
+                (1, 2) if c.v < vmax && c.h < hmax => (1, 4),
+                (2, 1) if c.v < vmax && c.h < hmax => (4, 1),
+                per => per,
+            };
+            let (px, py) = c.per;
+            c.coefs = vec![0; (c.stride * px).checked_mul(mcus_high * c.v * py)?];
         }
         self.frame = Some(Frame {
             width,
@@ -573,6 +688,7 @@ impl Decoder<'_> {
             vmax,
             mcus_wide,
             mcus_high,
+            per: self.per,
             comps,
         });
         Some(())
@@ -603,15 +719,21 @@ impl Decoder<'_> {
     fn read_dqt(&mut self, mut seg: &[u8]) -> Option<()> {
         while let Some(&pq_tq) = seg.first() {
             let id = usize::from(pq_tq & 15);
-            let (q0, size) = match pq_tq >> 4 {
-                0 => (i32::from(*seg.get(1)?), 65),
-                1 => (be16(seg, 1)? as i32, 129),
+            let wide = match pq_tq >> 4 {
+                0 => false,
+                1 => true,
                 _ => return None,
             };
-            if seg.len() < size {
-                return None;
+            let size = if wide { 129 } else { 65 };
+            let mut q = [0; 64];
+            for (i, v) in q.iter_mut().enumerate() {
+                *v = if wide {
+                    be16(seg, 1 + 2 * i)? as i32
+                } else {
+                    i32::from(*seg.get(1 + i)?)
+                };
             }
-            *self.q0.get_mut(id)? = Some(q0);
+            *self.q.get_mut(id)? = Some(q);
             seg = seg.get(size..)?;
         }
         Some(())
@@ -648,7 +770,11 @@ impl Decoder<'_> {
             if ss != 0 || se != 63 || ahal != 0 {
                 return None;
             }
-            Mode::Sequential
+            match frame.per {
+                (1, 2) => Mode::Pairs(true),
+                (2, 1) => Mode::Pairs(false),
+                _ => Mode::Sequential,
+            }
         };
 
         let mut slots = [BlockSlot {
@@ -668,12 +794,12 @@ impl Decoder<'_> {
             let (td, ta) = (usize::from(sel[1] >> 4), usize::from(sel[1] & 15));
             let need_dc = mode != Mode::DcRefine;
             if (need_dc && self.dc.get(td)?.is_none())
-                || (mode == Mode::Sequential && self.ac.get(ta)?.is_none())
+                || (!frame.progressive && self.ac.get(ta)?.is_none())
             {
                 return None;
             }
-            if comp.q0.is_none() {
-                comp.q0 = Some((*self.q0.get(comp.tq)?)?);
+            if comp.q.is_none() {
+                comp.q = Some((*self.q.get(comp.tq)?)?);
             }
             if mode != Mode::DcRefine {
                 comp.seen = true;
@@ -713,34 +839,57 @@ impl Decoder<'_> {
             Mode::Sequential => decode_scan::<0>(data, pos, comps, &scan, &self.dc, &self.ac),
             Mode::DcFirst => decode_scan::<1>(data, pos, comps, &scan, &self.dc, &self.ac),
             Mode::DcRefine => decode_scan::<2>(data, pos, comps, &scan, &self.dc, &self.ac),
+            Mode::Pairs(true) => decode_scan::<3>(data, pos, comps, &scan, &self.dc, &self.ac),
+            Mode::Pairs(false) => decode_scan::<4>(data, pos, comps, &scan, &self.dc, &self.ac),
         }
     }
 
     /// Converts the DC planes to RGB pixels.
-    fn finish(self) -> Option<Eighth> {
+    fn finish(self) -> Option<Scaled> {
         let frame = self.frame?;
         if !frame.comps.iter().all(|c| c.seen) {
             return None;
         }
-        let ow = frame.width.div_ceil(8);
-        let oh = frame.height.div_ceil(8);
+        let (lpx, lpy) = frame.per;
+        let ow = frame.width.div_ceil(8 / lpx);
+        let oh = frame.height.div_ceil(8 / lpy);
         let mut planes = Vec::with_capacity(frame.comps.len());
         for c in &frame.comps {
-            let q = c.q0?;
-            let mut plane = Vec::with_capacity(c.bw * c.bh);
-            for row in c.coefs.chunks_exact(c.stride).take(c.bh) {
-                plane.extend(row.iter().take(c.bw).map(|&dc| {
-                    let v = ((i32::from(dc) * q + 4) >> 3) + 128;
-                    v.clamp(0, 255) as u8
-                }));
+            let q0 = c.q?[0];
+            let (px, py) = c.per;
+            let full = c.h == frame.hmax && c.v == frame.vmax;
+            // Full-resolution planes are cropped to the output right away.
+            let (sw, sh) = if full {
+                (ow, oh)
+            } else {
+                (c.bw * px, c.bh * py)
+            };
+            let mut plane = Vec::with_capacity(sw * sh);
+            for row in c.coefs.chunks_exact(c.stride * px).take(sh) {
+                let row = row.get(..sw)?;
+                if frame.per == (1, 1) {
+                    plane.extend(row.iter().map(|&dc| {
+                        let v = ((i32::from(dc) * q0 + 4) >> 3) + 128;
+                        v.clamp(0, 255) as u8
+                    }));
+                } else {
+                    plane.extend(row.iter().map(|&v| v as u8));
+                }
             }
-            if c.h == frame.hmax && c.v == frame.vmax {
-                plane.truncate(ow * oh);
+            if full {
                 planes.push(plane);
             } else {
-                let fx = frame.hmax / c.h;
-                let fy = frame.vmax / c.v;
-                planes.push(upsample(&plane, c.bw, c.bh, fx, fy, ow, oh)?);
+                // Along an axis reduced by 4, libjpeg upsamples the very samples
+                // computed here (its "fancy" filter); along one reduced by 8 they
+                // are block means.
+                let filter = |up: bool, quarter: bool| match (up, quarter) {
+                    (false, _) => Filter::Copy,
+                    (true, false) => Filter::Means,
+                    (true, true) => Filter::Fancy,
+                };
+                let fx = filter(frame.hmax * lpx > c.h * px, lpx == 2);
+                let fy = filter(frame.vmax * lpy > c.v * py, lpy == 2);
+                planes.push(upsample(&plane, sw, sh, fx, fy, ow, oh)?);
             }
         }
         let n = ow.checked_mul(oh)?;
@@ -771,7 +920,7 @@ impl Decoder<'_> {
             }
             _ => return None,
         }
-        Some(Eighth {
+        Some(Scaled {
             width: u32::try_from(ow).ok()?,
             height: u32::try_from(oh).ok()?,
             pixels,
@@ -804,12 +953,31 @@ fn decode_scan<const MODE: u8>(
     ac: &[Option<Box<Huffman>>; 4],
 ) -> Option<usize> {
     let mut bits = Bits::new(data, pos);
-    // Resolve the tables once.
-    let mut tables: [(Option<&Huffman>, Option<&Huffman>); 10] = [(None, None); 10];
+    // Zigzag positions of frequencies 1, 2, 3, 5, 6, 7 down the first column
+    // (MODE 3) or along the first row (MODE 4).
+    let pick: [usize; 6] = if MODE == 3 {
+        [2, 3, 9, 20, 21, 35]
+    } else {
+        [1, 5, 6, 15, 27, 28]
+    };
+    // Resolve the tables once; for MODE 3 and 4 also the quantisation values of
+    // frequencies 0 and `pick`, and the number of samples per block.
+    let mut tables = [(None, None, [0i32; 7], 0); 10];
     for (t, s) in tables.iter_mut().zip(scan.slots) {
-        *t = (dc.get(s.td)?.as_deref(), ac.get(s.ta)?.as_deref());
+        let comp = comps.get(s.comp)?;
+        let mut q = [0; 7];
+        if MODE >= 3 {
+            let table = comp.q.as_ref()?;
+            q[0] = table[0];
+            for (q, &p) in q[1..].iter_mut().zip(&pick) {
+                *q = table[p];
+            }
+        }
+        let n = comp.per.0.max(comp.per.1);
+        *t = (dc.get(s.td)?.as_deref(), ac.get(s.ta)?.as_deref(), q, n);
     }
     let mut preds = [0i32; 4];
+    let mut rec = Record([0; 128]);
     let mut todo = scan.restart;
     let mut next_rst = 0u8;
     for my in 0..scan.mcus_y {
@@ -823,16 +991,51 @@ fn decode_scan<const MODE: u8>(
                 }
                 todo -= 1;
             }
-            for (s, &(dct, act)) in scan.slots.iter().zip(&tables) {
+            for (s, &(dct, act, q, n)) in scan.slots.iter().zip(&tables) {
                 let comp = comps.get_mut(s.comp)?;
-                let idx = (my * s.mh + s.dy) * comp.stride + mx * s.mw + s.dx;
-                let coef = comp.coefs.get_mut(idx)?;
+                let (bx, by) = (mx * s.mw + s.dx, my * s.mh + s.dy);
                 let pred = preds.get_mut(s.pred)?;
+                if MODE >= 3 {
+                    *pred = pred.wrapping_add(bits.dc_diff(dct?)?);
+                    let (first, step) = if MODE == 3 {
+                        (by * n * comp.stride + bx, comp.stride)
+                    } else {
+                        (by * n * comp.stride + bx * n, 1)
+                    };
+                    let out = comp.coefs.get_mut(first..)?;
+                    // Dequantised as libjpeg-turbo's SSE2 code does it, in 16 bits.
+                    let x0 = i32::from(pred.wrapping_mul(q[0]) as i16);
+                    let x = |rec: &Record, i: usize| {
+                        i32::from(rec.value(pick[i]).wrapping_mul(q[i + 1]) as i16)
+                    };
+                    if n == 2 {
+                        for i in [0, 2, 3, 5] {
+                            rec.0[pick[i] + 1] = 0;
+                        }
+                        bits.skip_ac::<true>(act?, 1, &mut rec)?;
+                        let x = |i| x(&rec, i);
+                        let [a, b] = idct2(x0, [x(0), x(2), x(3), x(5)]);
+                        *out.first_mut()? = a;
+                        *out.get_mut(step)? = b;
+                    } else {
+                        for p in pick {
+                            rec.0[p + 1] = 0;
+                        }
+                        bits.skip_ac::<true>(act?, 1, &mut rec)?;
+                        let x = |i| x(&rec, i);
+                        let v = idct4(x0, [x(0), x(1), x(2), x(3), x(4), x(5)]);
+                        for (i, v) in v.into_iter().enumerate() {
+                            *out.get_mut(i * step)? = v;
+                        }
+                    }
+                    continue;
+                }
+                let coef = comp.coefs.get_mut(by * comp.stride + bx)?;
                 match MODE {
                     0 => {
                         *pred = pred.wrapping_add(bits.dc_diff(dct?)?);
                         *coef = *pred as i16;
-                        bits.skip_ac(act?)?;
+                        bits.skip_ac::<false>(act?, 1, &mut rec)?;
                     }
                     1 => {
                         *pred = pred.wrapping_add(bits.dc_diff(dct?)?);
@@ -855,54 +1058,126 @@ fn decode_scan<const MODE: u8>(
     Some(bits.pos)
 }
 
-/// Upsamples a `sw` x `sh` plane of block means by `fx` x `fy` (1 or 2), cropped
-/// to `ow` x `oh`: each output sample estimates the mean of its half (quarter) of the
-/// source block. Per direction the left/top half of block `i` gets
-/// `m[i] + (m[i-1] - m[i+1]) / 8` (the right/bottom half the mirror image), which is
-/// exact when the underlying signal is locally quadratic; edges are replicated.
+/// A final sample from a value scaled by `2^shift`, rounded, re-centred, clamped.
+fn sample(v: i32, shift: u32) -> i16 {
+    ((v.wrapping_add(1 << (shift - 1)) >> shift) + 128).clamp(0, 255) as i16
+}
+
+/// The 2-point 1-D inverse DCT of libjpeg's `jpeg_idct_2x2` (jidctred.c) with
+/// both passes' scaling: dequantised frequency 0 and frequencies 1, 3, 5, 7 to two
+/// samples. Inputs are within 16 bits: only the final sums can overflow (and
+/// wrap, as in libjpeg-turbo's SSE2 code).
+fn idct2(x0: i32, [x1, x3, x5, x7]: [i32; 4]) -> [i16; 2] {
+    let even = x0 << 15;
+    let odd = x1 * 29692 - x3 * 10426 + x5 * 6967 - x7 * 5906;
+    [
+        sample(even.wrapping_add(odd), 18),
+        sample(even.wrapping_sub(odd), 18),
+    ]
+}
+
+/// The 4-point 1-D inverse DCT of libjpeg's `jpeg_idct_4x4` (jidctred.c) with
+/// both passes' scaling: dequantised frequency 0 and frequencies 1, 2, 3, 5, 6, 7
+/// to four samples. Inputs are within 16 bits: only the final sums can overflow.
+fn idct4(x0: i32, [x1, x2, x3, x5, x6, x7]: [i32; 6]) -> [i16; 4] {
+    let even = x0 << 14;
+    let t2 = x2 * 15137 - x6 * 6270;
+    let (t10, t12) = (even + t2, even - t2);
+    let t0 = -x7 * 1730 + x5 * 11893 - x3 * 17799 + x1 * 8697;
+    let t2 = -x7 * 4176 - x5 * 4926 + x3 * 7373 + x1 * 20995;
+    [
+        sample(t10.wrapping_add(t2), 17),
+        sample(t12.wrapping_add(t0), 17),
+        sample(t12.wrapping_sub(t0), 17),
+        sample(t10.wrapping_sub(t2), 17),
+    ]
+}
+
+/// How `upsample` doubles the resolution along one axis.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// No upsampling.
+    Copy,
+    /// From interval means: the left/top half of interval `i` gets
+    /// `m[i] + (m[i-1] - m[i+1]) / 8` (the right/bottom half the mirror image), which
+    /// is exact when the underlying signal is locally quadratic.
+    Means,
+    /// libjpeg's "fancy" triangle filter: 3/4 nearer sample, 1/4 further one,
+    /// rounding alternately down and up.
+    Fancy,
+}
+
+impl Filter {
+    /// Weights in eighths of the (previous, own, next) source sample for the first
+    /// of the two outputs from one sample (the second one mirrors them), and whether
+    /// the first rounds down.
+    fn weights(self) -> ([i32; 3], bool) {
+        match self {
+            Filter::Copy => ([0, 8, 0], false),
+            Filter::Means => ([1, 8, -1], false),
+            Filter::Fancy => ([2, 6, 0], true),
+        }
+    }
+}
+
+/// Upsamples a `sw` x `sh` plane with `fx` across and `fy` down, cropped to
+/// `ow` x `oh` (which must not exceed the upsampled size); edges are replicated.
 fn upsample(
     src: &[u8],
     sw: usize,
     sh: usize,
-    fx: usize,
-    fy: usize,
+    fx: Filter,
+    fy: Filter,
     ow: usize,
     oh: usize,
 ) -> Option<Vec<u8>> {
     if sw == 0 || sh == 0 || src.len() < sw * sh {
         return None;
     }
-    // For each output column/row: (previous, own, next) source index and the weight
-    // (in eighths) of the previous one; the next one gets its negation.
-    let taps = |o: usize, f: usize, len: usize| -> ([usize; 3], i32) {
-        let i = (o / f).min(len - 1);
-        let idx = [i.saturating_sub(1), i, (i + 1).min(len - 1)];
-        let w = match (f, o % 2) {
-            (1, _) => 0,
-            (_, 0) => 1,
-            _ => -1,
-        };
-        (idx, w)
-    };
-    let xt: Vec<([usize; 3], i32)> = (0..ow).map(|o| taps(o, fx, sw)).collect();
+    // Across, into eighths (at most 10 * 255 in magnitude) plus a rounding bias
+    // that makes the total 32 / 64 (16 / 64 where a fancy first output rounds down).
+    let ([w0, w1, w2], down_x) = fx.weights();
+    let (bias0, bias1) = if down_x { (2, 4) } else { (4, 4) };
+    let mut across = Vec::with_capacity(sh.checked_mul(ow)?);
+    let mut padded = Vec::with_capacity(sw + 2);
+    for row in src.chunks_exact(sw).take(sh) {
+        let start = across.len();
+        if fx == Filter::Copy {
+            across.extend(row.iter().take(ow).map(|&v| 8 * i16::from(v) + 4));
+        } else {
+            padded.clear();
+            padded.push(*row.first()?);
+            padded.extend_from_slice(row);
+            padded.push(*row.last()?);
+            for w in padded.windows(3) {
+                let [prev, own, next] = [w[0], w[1], w[2]].map(i32::from);
+                across.push((w0 * prev + w1 * own + w2 * next + bias0) as i16);
+                across.push((w2 * prev + w1 * own + w0 * next + bias1) as i16);
+            }
+        }
+        across.truncate(start + ow);
+        if across.len() != start + ow {
+            return None;
+        }
+    }
+    // Down, from eighths to 64ths.
+    let ([w0, w1, w2], down_y) = fy.weights();
     let mut out = Vec::with_capacity(ow * oh);
     for oy in 0..oh {
-        let ([y0, y1, y2], wy) = taps(oy, fy, sh);
-        let rows = [
-            src.get(y0 * sw..(y0 + 1) * sw)?,
-            src.get(y1 * sw..(y1 + 1) * sw)?,
-            src.get(y2 * sw..(y2 + 1) * sw)?,
-        ];
-        let wys = [wy, 8, -wy];
-        for &([x0, x1, x2], wx) in &xt {
-            let mut acc = 32;
-            for (row, wr) in rows.iter().zip(wys) {
-                let h = wx * i32::from(*row.get(x0)?) + 8 * i32::from(*row.get(x1)?)
-                    - wx * i32::from(*row.get(x2)?);
-                acc += wr * h;
-            }
-            out.push((acc >> 6).clamp(0, 255) as u8);
-        }
+        let own = if fy == Filter::Copy { oy } else { oy / 2 }.min(sh - 1);
+        let (prev, next) = (own.saturating_sub(1), (own + 1).min(sh - 1));
+        let (wp, wn, bias) = if fy == Filter::Copy || oy % 2 == 0 {
+            (w0, w2, if down_y { 16 } else { 0 })
+        } else {
+            (w2, w0, 0)
+        };
+        let rp = across.get(prev * ow..(prev + 1) * ow)?;
+        let rm = across.get(own * ow..(own + 1) * ow)?;
+        let rn = across.get(next * ow..(next + 1) * ow)?;
+        out.extend(rp.iter().zip(rm).zip(rn).map(|((&vp, &vm), &vn)| {
+            let acc = wp * i32::from(vp) + w1 * i32::from(vm) + wn * i32::from(vn) - bias;
+            (acc >> 6).clamp(0, 255) as u8
+        }));
     }
     Some(out)
 }
@@ -912,37 +1187,22 @@ const fn fix(x: f64) -> i32 {
     (x * 65536.0 + 0.5) as i32
 }
 
-/// libjpeg's YCbCr to RGB tables (jdcolor.c): Cr→R, Cb→B, Cr→G, Cb→G.
-const fn ycc_tables() -> [[i32; 256]; 4] {
-    let mut t = [[0i32; 256]; 4];
-    let mut i = 0;
-    while i < 256 {
-        let x = i as i32 - 128;
-        t[0][i] = (fix(1.402_00) * x + 32768) >> 16;
-        t[1][i] = (fix(1.772_00) * x + 32768) >> 16;
-        t[2][i] = -fix(0.714_14) * x;
-        t[3][i] = -fix(0.344_14) * x + 32768;
-        i += 1;
-    }
-    t
-}
-
-/// Precomputed colour conversion tables.
-static YCC: [[i32; 256]; 4] = ycc_tables();
-
-/// Converts full-range YCbCr planes to interleaved RGB, appending to `out`.
+/// Converts full-range YCbCr planes to interleaved RGB, appending to `out`, with
+/// the arithmetic of libjpeg's tables (jdcolor.c).
 fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut Vec<u8>) {
-    let [r_from_red, b_from_blue, g_from_red, g_from_blue] = &YCC;
-    for ((&y, &cb), &cr) in y.iter().zip(cb).zip(cr) {
-        let (y, cb, cr) = (i32::from(y), usize::from(cb), usize::from(cr));
-        let r = y + r_from_red[cr];
-        let g = y + ((g_from_blue[cb] + g_from_red[cr]) >> 16);
-        let b = y + b_from_blue[cb];
-        out.extend_from_slice(&[
-            r.clamp(0, 255) as u8,
-            g.clamp(0, 255) as u8,
-            b.clamp(0, 255) as u8,
-        ]);
+    let start = out.len();
+    out.resize(start + 3 * y.len(), 0);
+    let Some(dst) = out.get_mut(start..) else {
+        return;
+    };
+    for (((px, &y), &cb), &cr) in dst.chunks_exact_mut(3).zip(y).zip(cb).zip(cr) {
+        let (y, cb, cr) = (i32::from(y), i32::from(cb) - 128, i32::from(cr) - 128);
+        let r = y + ((fix(1.402_00) * cr + 32768) >> 16);
+        let g = y + ((-fix(0.344_14) * cb - fix(0.714_14) * cr + 32768) >> 16);
+        let b = y + ((fix(1.772_00) * cb + 32768) >> 16);
+        px[0] = r.clamp(0, 255) as u8;
+        px[1] = g.clamp(0, 255) as u8;
+        px[2] = b.clamp(0, 255) as u8;
     }
 }
 
@@ -1016,13 +1276,16 @@ mod tests {
         c.compress_to_vec(image).unwrap()
     }
 
-    /// libjpeg-turbo's own 1/8-scaled RGB decode.
-    fn turbo_eighth(data: &[u8]) -> (usize, usize, Vec<u8>) {
+    fn eighth(data: &[u8]) -> Option<Scaled> {
+        decode_scaled(data, 8, 8)
+    }
+
+    /// libjpeg-turbo's own RGB decode scaled by `factor`.
+    fn turbo_scaled(data: &[u8], factor: turbojpeg::ScalingFactor) -> (usize, usize, Vec<u8>) {
         let mut d = turbojpeg::Decompressor::new().unwrap();
         let header = d.read_header(data).unwrap();
-        d.set_scaling_factor(turbojpeg::ScalingFactor::ONE_EIGHTH)
-            .unwrap();
-        let s = header.scaled(turbojpeg::ScalingFactor::ONE_EIGHTH);
+        d.set_scaling_factor(factor).unwrap();
+        let s = header.scaled(factor);
         let mut img = Image {
             pixels: vec![0u8; s.width * s.height * 3],
             width: s.width,
@@ -1034,10 +1297,46 @@ mod tests {
         (s.width, s.height, img.pixels)
     }
 
-    /// Decodes with both and returns (per-channel mean abs difference, max abs difference).
+    /// The reference at 1/`rx` x 1/`ry`: libjpeg-turbo's own decode at 1/8, or its
+    /// 1/4 decode with pairs of pixels averaged (rounding up) along the axis reduced
+    /// by 8 (a lone last pixel kept).
+    fn reference(data: &[u8], rx: u32, ry: u32) -> (usize, usize, Vec<u8>) {
+        if (rx, ry) == (8, 8) {
+            return turbo_scaled(data, turbojpeg::ScalingFactor::ONE_EIGHTH);
+        }
+        let (w, h, quarter) = turbo_scaled(data, turbojpeg::ScalingFactor::ONE_QUARTER);
+        let (ow, oh) = if rx == 8 {
+            (w.div_ceil(2), h)
+        } else {
+            (w, h.div_ceil(2))
+        };
+        let mut out = Vec::with_capacity(ow * oh * 3);
+        for y in 0..oh {
+            for x in 0..ow {
+                let (first, second) = if rx == 8 {
+                    ((y, 2 * x), (y, (2 * x + 1).min(w - 1)))
+                } else {
+                    ((2 * y, x), ((2 * y + 1).min(h - 1), x))
+                };
+                for c in 0..3 {
+                    let pa = u16::from(quarter[(first.0 * w + first.1) * 3 + c]);
+                    let pb = u16::from(quarter[(second.0 * w + second.1) * 3 + c]);
+                    out.push((pa + pb).div_ceil(2) as u8);
+                }
+            }
+        }
+        (ow, oh, out)
+    }
+
+    /// Decodes with both at 1/8 and returns (per-channel mean abs difference, max abs difference).
     fn compare(data: &[u8]) -> ([f64; 3], u8) {
-        let ours = decode_eighth(data).expect("decode_eighth returned None");
-        let (tw, th, tp) = turbo_eighth(data);
+        compare_at(data, 8, 8)
+    }
+
+    /// `compare` at 1/`rx` x 1/`ry`.
+    fn compare_at(data: &[u8], rx: u32, ry: u32) -> ([f64; 3], u8) {
+        let ours = decode_scaled(data, rx, ry).expect("decode_scaled returned None");
+        let (tw, th, tp) = reference(data, rx, ry);
         assert_eq!((ours.width as usize, ours.height as usize), (tw, th));
         assert_eq!(ours.pixels.len(), tp.len());
         let mut sum = [0f64; 3];
@@ -1160,8 +1459,8 @@ mod tests {
     #[test]
     fn baseline_and_progressive_agree() {
         for subsamp in [Subsamp::None, Subsamp::Sub2x2, Subsamp::Gray] {
-            let a = decode_eighth(&encode(99, 70, subsamp, false, false)).unwrap();
-            let b = decode_eighth(&encode(99, 70, subsamp, true, false)).unwrap();
+            let a = eighth(&encode(99, 70, subsamp, false, false)).unwrap();
+            let b = eighth(&encode(99, 70, subsamp, true, false)).unwrap();
             assert_eq!(a.pixels, b.pixels);
         }
     }
@@ -1204,13 +1503,13 @@ mod tests {
         };
         let mut c = Compressor::new().unwrap();
         c.set_arithmetic(true).unwrap();
-        assert!(decode_eighth(&c.compress_to_vec(image()).unwrap()).is_none());
+        assert!(eighth(&c.compress_to_vec(image()).unwrap()).is_none());
         let mut c = Compressor::new().unwrap();
         c.set_lossless(true).unwrap();
-        assert!(decode_eighth(&c.compress_to_vec(image()).unwrap()).is_none());
+        assert!(eighth(&c.compress_to_vec(image()).unwrap()).is_none());
         let mut c = Compressor::new().unwrap();
         c.set_subsamp(Subsamp::Sub4x1).unwrap();
-        assert!(decode_eighth(&c.compress_to_vec(image()).unwrap()).is_none());
+        assert!(eighth(&c.compress_to_vec(image()).unwrap()).is_none());
         let cmyk = vec![100u8; 32 * 16 * 4];
         let mut c = Compressor::new().unwrap();
         let cmyk_image = Image {
@@ -1220,7 +1519,7 @@ mod tests {
             height: 16,
             format: PixelFormat::CMYK,
         };
-        assert!(decode_eighth(&c.compress_to_vec(cmyk_image).unwrap()).is_none());
+        assert!(eighth(&c.compress_to_vec(cmyk_image).unwrap()).is_none());
         for junk in [
             &b""[..],
             b"\xff",
@@ -1229,7 +1528,7 @@ mod tests {
             b"GIF89a",
             &[0xFF; 64],
         ] {
-            assert!(decode_eighth(junk).is_none());
+            assert!(eighth(junk).is_none());
         }
     }
 
@@ -1242,7 +1541,7 @@ mod tests {
         ] {
             let eoi = data.len() - 2;
             for len in 0..data.len() {
-                let got = decode_eighth(&data[..len]);
+                let got = eighth(&data[..len]);
                 if len < eoi
                     && len + 16 < data.len()
                     && data[..len]
@@ -1262,11 +1561,24 @@ mod tests {
 
     #[test]
     fn upsample_keeps_constant_and_linear_planes() {
-        let flat = upsample(&[77; 6], 3, 2, 2, 2, 6, 4).unwrap();
-        assert!(flat.iter().all(|&v| v == 77));
+        for (fx, fy) in [
+            (Filter::Means, Filter::Means),
+            (Filter::Fancy, Filter::Copy),
+            (Filter::Means, Filter::Fancy),
+        ] {
+            let flat = upsample(&[77; 6], 3, 2, fx, fy, 6, 4).unwrap();
+            assert!(flat.iter().all(|&v| v == 77));
+        }
         // A horizontal ramp of block means 10, 20, 30: interior halves at -2.5/+2.5.
-        let ramp = upsample(&[10, 20, 30], 3, 1, 2, 1, 6, 1).unwrap();
+        let ramp = upsample(&[10, 20, 30], 3, 1, Filter::Means, Filter::Copy, 6, 1).unwrap();
         assert_eq!(ramp[2..4], [18, 23]);
+        // libjpeg's fancy filter: 3/4 nearer, 1/4 further, rounding down then up.
+        let ramp = upsample(&[10, 20, 30], 3, 1, Filter::Fancy, Filter::Copy, 6, 1).unwrap();
+        assert_eq!(ramp, [10, 13, 17, 23, 27, 30]);
+        let col = upsample(&[10, 20, 30], 1, 3, Filter::Copy, Filter::Fancy, 1, 6).unwrap();
+        assert_eq!(col, [10, 13, 17, 23, 27, 30]);
+        // Too small a source for the output.
+        assert!(upsample(&[1, 2], 2, 1, Filter::Means, Filter::Copy, 5, 1).is_none());
     }
 
     #[test]
@@ -1289,11 +1601,137 @@ mod tests {
         assert!(build_huffman(&counts, &[0, 1]).is_some());
     }
 
+    #[test]
+    fn anisotropic_full_resolution_chroma_and_gray_match_libjpeg_turbo() {
+        for &(w, h) in &[(1, 1), (7, 5), (17, 9), (64, 48), (203, 151), (640, 480)] {
+            for subsamp in [Subsamp::None, Subsamp::Gray] {
+                for optimize in [false, true] {
+                    let data = encode(w, h, subsamp, false, optimize);
+                    for (rx, ry) in [(8, 4), (4, 8)] {
+                        let (mean, max) = compare_at(&data, rx, ry);
+                        // Our samples are the exact mean of the pair, the reference
+                        // averages two rounded samples: at most 1 apart in YCbCr.
+                        assert!(
+                            mean.iter().all(|&m| m <= 1.0) && max <= 4,
+                            "{w}x{h} {subsamp:?} ({rx}, {ry}): {mean:?} {max}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn anisotropic_subsampled_chroma_close_to_libjpeg_turbo() {
+        for &(w, h) in &[(640, 480), (1001, 777)] {
+            for subsamp in [Subsamp::Sub2x1, Subsamp::Sub2x2, Subsamp::Sub1x2] {
+                let data = encode(w, h, subsamp, false, false);
+                for (rx, ry) in [(8, 4), (4, 8)] {
+                    let (mean, _) = compare_at(&data, rx, ry);
+                    assert!(
+                        mean.iter().all(|&m| m <= 2.0),
+                        "{w}x{h} {subsamp:?} ({rx}, {ry}): {mean:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn anisotropic_restarts_and_non_interleaved_scans() {
+        for file in [T_RST, T_NONINT] {
+            let data = hex(file);
+            for (rx, ry) in [(8, 4), (4, 8)] {
+                // Tiny and busy (4:4:4): the reference averages samples libjpeg
+                // clamped to 0..=255 first, so pairs that overshoot differ more.
+                let (mean, max) = compare_at(&data, rx, ry);
+                assert!(
+                    mean.iter().all(|&m| m <= 2.0) && max <= 12,
+                    "{mean:?} {max}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn anisotropic_is_the_one_dimensional_idct() {
+        // A horizontal stripe pattern: every block's energy is in its first column of
+        // coefficients, so the (8, 4) result is libjpeg's 1/4 one with equal pairs.
+        let (w, h) = (64, 32);
+        let pixels: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let v = if (i / w) % 8 < 3 { 40 } else { 200 };
+                [v, v, v]
+            })
+            .collect();
+        let mut c = Compressor::new().unwrap();
+        c.set_subsamp(Subsamp::Gray).unwrap();
+        c.set_quality(95).unwrap();
+        let image = Image {
+            pixels: pixels.as_slice(),
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: PixelFormat::RGB,
+        };
+        let data = c.compress_to_vec(image).unwrap();
+        let (mean, max) = compare_at(&data, 8, 4);
+        assert!(mean[0] <= 0.5 && max <= 1, "{mean:?} {max}");
+        let ours = decode_scaled(&data, 8, 4).unwrap();
+        assert_eq!((ours.width, ours.height), (8, 8));
+        // Rows alternate dark and light, as the 2-point transform resolves them.
+        assert!(ours.pixels[0] < ours.pixels[8 * 3]);
+    }
+
+    #[test]
+    fn other_scales_and_progressive_anisotropic_return_none() {
+        let baseline = encode(40, 24, Subsamp::Sub2x2, false, false);
+        let progressive = encode(40, 24, Subsamp::Sub2x2, true, false);
+        for (rx, ry) in [
+            (1, 1),
+            (2, 2),
+            (4, 4),
+            (8, 2),
+            (2, 8),
+            (8, 1),
+            (0, 0),
+            (16, 8),
+        ] {
+            assert!(decode_scaled(&baseline, rx, ry).is_none(), "({rx}, {ry})");
+        }
+        for (rx, ry) in [(8, 4), (4, 8)] {
+            assert!(decode_scaled(&progressive, rx, ry).is_none());
+            assert!(decode_scaled(&hex(T_RST_PROG), rx, ry).is_none());
+            assert!(decode_scaled(&baseline, rx, ry).is_some());
+        }
+        assert!(decode_scaled(&progressive, 8, 8).is_some());
+    }
+
+    #[test]
+    fn anisotropic_truncated_files_never_panic() {
+        for data in [
+            encode(40, 33, Subsamp::Sub2x2, false, false),
+            encode(33, 40, Subsamp::Sub2x1, false, true),
+            hex(T_RST),
+        ] {
+            let eoi = data.len() - 2;
+            for len in 0..data.len() {
+                for (rx, ry) in [(8, 4), (4, 8)] {
+                    let got = decode_scaled(&data[..len], rx, ry);
+                    if len + 16 < eoi {
+                        assert!(got.is_none(), "len {len}");
+                    }
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
         #[test]
         fn mutated_jpegs_never_panic(
-            kind in 0usize..4,
+            kind in 0usize..5,
+            scale in 0usize..3,
             flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..6),
             cut in any::<u16>(),
             truncate in any::<bool>(),
@@ -1302,6 +1740,7 @@ mod tests {
                 0 => encode(45, 30, Subsamp::Sub2x2, false, false),
                 1 => encode(45, 30, Subsamp::None, true, false),
                 2 => encode(45, 30, Subsamp::Gray, false, true),
+                3 => encode(30, 45, Subsamp::Sub2x1, false, false),
                 _ => hex(T_RST),
             };
             for (at, value) in flips {
@@ -1311,7 +1750,8 @@ mod tests {
             if truncate {
                 data.truncate(usize::from(cut) % (data.len() + 1));
             }
-            if let Some(e) = decode_eighth(&data) {
+            let (rx, ry) = [(8, 8), (8, 4), (4, 8)][scale];
+            if let Some(e) = decode_scaled(&data, rx, ry) {
                 prop_assert_eq!(e.pixels.len(), e.width as usize * e.height as usize * 3);
             }
         }
@@ -1320,7 +1760,9 @@ mod tests {
         fn random_bytes_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..400)) {
             let mut data = vec![0xFF, 0xD8];
             data.extend(tail);
-            let _ = decode_eighth(&data);
+            for (rx, ry) in [(8, 8), (8, 4), (4, 8)] {
+                let _ = decode_scaled(&data, rx, ry);
+            }
         }
     }
 }
