@@ -1,5 +1,5 @@
 """Writes the seed corpus of the `decode` fuzz target: one small file per
-format variant the decoders handle, each behind the knob byte that picks the
+format variant the decoders handle, each behind knob bytes that pick the
 output size and mode (see fuzz_targets/decode.rs).
 
 Usage: ``python rust_ext/fuzz/seeds.py`` (from the repository root, with the
@@ -30,7 +30,7 @@ def save(image: Image.Image, fmt: str, **params: object) -> bytes:
 
 
 def variants() -> dict[str, bytes]:
-    rgb = scene(40, 24)
+    rgb = scene(96, 48)
     exif = Image.Exif()
     exif[0x0112] = 6
     return {
@@ -55,7 +55,9 @@ def variants() -> dict[str, bytes]:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name, data in variants().items():
-        for knob in (0x00, 0x07, 0x4E):  # tiny stretch; 224 area crop; gray letterbox
+        # Full size, stretch; 1/8 x 1/4, stretch (the few-coefficient path);
+        # 1/2 x 1/2, crop, gray; 1/4 x 1/8, letterbox, channels first.
+        for knob in (0x00, 0x0B, 0x65, 0x9E):
             (OUT / f"{name}-{knob:02x}").write_bytes(bytes([knob]) + data)
 
 
