@@ -562,6 +562,16 @@ def markdown(rows: list[dict[str, Any]], threads: dict[str, Any], meta: dict[str
     return "\n".join(lines) + "\n"
 
 
+def _bars(ax: Any, labels: list[str], values: list[float], colours: list[str], xlabel: str) -> None:
+    """Horizontal bars, first label on top, each with its value written at its end."""
+    ax.barh(labels, values, color=colours)
+    ax.invert_yaxis()
+    for y, value in enumerate(values):
+        ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
+    ax.set_xlim(0, max(values) * 1.25)
+    ax.set_xlabel(xlabel)
+
+
 def chart(
     rows: list[dict[str, Any]], threads: dict[str, Any], meta: dict[str, Any], path: Path
 ) -> None:
@@ -578,12 +588,7 @@ def chart(
         names = list(row["contenders"])
         values = [row["contenders"][n]["ms_median"] for n in names]
         colours = [ours_colour if n == OURS else peer_colour for n in names]
-        ax.barh(names, values, color=colours)
-        ax.invert_yaxis()
-        for y, value in enumerate(values):
-            ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
-        ax.set_xlim(0, max(values) * 1.25)
-        ax.set_xlabel("ms per image (lower is better)")
+        _bars(ax, names, values, colours, "ms per image (lower is better)")
         ax.set_title(
             f"{row['row']}. {row['title']}\nours vs {row['fastest_peer']}: "
             f"{_faster(row['ours_vs_fastest_peer'])} (target {row['target']:.1f}x)",
@@ -596,12 +601,7 @@ def chart(
             labels.append(f"{name}, {n} thread{'s' if n > 1 else ''}")
             values.append(result[key])
             colours.append(ours_colour if name == OURS else peer_colour)
-    ax.barh(labels, values, color=colours)
-    ax.invert_yaxis()
-    for y, value in enumerate(values):
-        ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
-    ax.set_xlim(0, max(values) * 1.25)
-    ax.set_xlabel("ms per image, wall clock (lower is better)")
+    _bars(ax, labels, values, colours, "ms per image, wall clock (lower is better)")
     ratio = threads["contenders"][OURS]["throughput_ratio"]
     ax.set_title(
         f"{THREADS_KEY}. {THREADS_TITLE}\nours: 2 threads {ratio:.2f}x the throughput "

@@ -23,15 +23,9 @@ pub struct Spec {
 impl Spec {
     /// Elements per image.
     #[must_use]
-    pub fn len(&self) -> usize {
+    pub fn elements(&self) -> usize {
         self.output
             .len(self.target.width as usize, self.target.height as usize)
-    }
-
-    /// Always false: a spec has at least one element per image.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -86,7 +80,7 @@ pub fn preprocess_into(
 
 /// Decodes each of `images` into its slot of one batch tensor.
 ///
-/// Returns the tensor, `images.len() * spec.len()` elements, and one result
+/// Returns the tensor, `images.len() * spec.elements()` elements, and one result
 /// per image in order; a failed image's slot holds padding.
 ///
 /// # Errors
@@ -103,7 +97,7 @@ pub fn preprocess_batch<D: AsRef<[u8]>>(
     }
     let total = images
         .len()
-        .checked_mul(spec.len())
+        .checked_mul(spec.elements())
         .ok_or_else(|| Error::InvalidArgument("the batch is too large".into()))?;
     let mut data = TensorData::zeros(spec.output.dtype, total);
     let (w, h) = (spec.target.width as usize, spec.target.height as usize);
