@@ -11,7 +11,6 @@ from adapter import errors
 from adapter.api import health, inference, models
 from adapter.config import Settings, load_settings
 from adapter.pipeline import Pipeline
-from adapter.serving.client import PredictClient
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,8 @@ _HTTP_ERRORS: dict[int, type[errors.ApiError]] = {
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the service from ``settings`` (default: read from the environment).
 
-    No connection is opened here: the gRPC channel is made on first use in
-    each worker, after gunicorn forks.
+    No connection is opened here: each backend's channel is made on first use
+    in each worker, after gunicorn forks.
     """
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -36,8 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     if not logging.getLogger().handlers:
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
-    client = PredictClient(settings.tfs_target, max_message_bytes=settings.grpc_max_message_bytes)
-    app.extensions["pipeline"] = Pipeline(settings, client)
+    app.extensions["pipeline"] = Pipeline(settings)
     for blueprint in (health.bp, models.bp, inference.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(errors.ApiError, _api_error)

@@ -11,18 +11,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from marshmallow import ValidationError
 
-from adapter.imaging import Preprocessing
+from adapter.imaging import DType, Preprocessing
 from adapter.mapping.labels import LabelMap
 from adapter.schemas.registry import REGISTRY_SCHEMA
-from adapter.serving.client import ModelRef
+from adapter.serving.channel import TlsFiles, validate_target
+from adapter.serving.servable import ModelRef
 
 DEMO_REGISTRY = Path(__file__).parent / "demo" / "registry.yaml"
 DEFAULT_TFS_TARGET = "localhost:8500"
+DEFAULT_TFS_REST_TARGET = "http://localhost:8501"
 
 
 class ConfigError(Exception):
@@ -33,13 +35,36 @@ class ConfigError(Exception):
 class InputSpec:
     """How an upload becomes the model's input tensor (see the registry schema).
 
-    ``preprocessing`` is set for ``encoding="tensor"``; ``"bytes"`` models get
-    the original file.
+    ``tensor``, ``encoding``, ``dtype`` and ``size`` are None where the
+    registry left them to the model's signature; ``preprocessing`` is set once
+    a ``"tensor"`` input is complete, from ``options`` (the registry's resize
+    and normalization fields). ``"bytes"`` models get the original file.
     """
 
-    tensor: str
-    encoding: str = "tensor"
+    tensor: str | None = None
+    encoding: str | None = None
+    dtype: str | None = None
+    size: tuple[int, int] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
     preprocessing: Preprocessing | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing is left for the signature to fill in."""
+        if self.tensor is None or self.encoding is None:
+            return False
+        return self.encoding == "bytes" or self.preprocessing is not None
+
+
+@dataclass(frozen=True)
+class BackendAddress:
+    """Where a model's TF Serving is: ``grpc`` or ``rest``, and the target address."""
+
+    transport: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.transport} {self.target}"
 
 
 @dataclass(frozen=True)
@@ -51,10 +76,25 @@ class ModelConfig:
     serving: ModelRef
     input: InputSpec
     outputs: Mapping[str, str]
+    backend: BackendAddress = BackendAddress("grpc", DEFAULT_TFS_TARGET)
     labels: LabelMap = field(default_factory=LabelMap)
     background_class: int | None = None
     deadline_s: float = 5.0
     description: str = ""
+    allow_versions: tuple[int, ...] = ()
+    allow_labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackendPolicy:
+    """How backends are called: retries, circuit breaker, keepalive, TLS (``ADAPTER_*``)."""
+
+    retry_attempts: int = 3
+    retry_backoff_s: float = 0.05
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 5.0
+    keepalive_ms: int = 60_000
+    tls: TlsFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -64,12 +104,14 @@ class Settings:
     models: Mapping[str, ModelConfig]
     registry_path: Path = DEMO_REGISTRY
     tfs_target: str = DEFAULT_TFS_TARGET
+    tfs_rest_target: str = DEFAULT_TFS_REST_TARGET
     deadline_s: float = 5.0
     status_timeout_s: float = 1.0
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 64_000_000
     max_image_side: int = 16384
     grpc_max_message_bytes: int = 64 * 1024 * 1024
+    backend_policy: BackendPolicy = field(default_factory=BackendPolicy)
     log_level: str = "INFO"
 
 
@@ -86,18 +128,72 @@ def _env_number(env: Mapping[str, str], name: str, default: float, minimum: floa
     return value
 
 
+def _read_pem(env: Mapping[str, str], name: str) -> bytes | None:
+    path = env.get(name)
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+
+
+def _tls(env: Mapping[str, str]) -> TlsFiles | None:
+    """TLS to TF Serving: on with ``ADAPTER_TFS_TLS=true`` or a CA file; mTLS with a pair."""
+    ca = _read_pem(env, "ADAPTER_TFS_TLS_CA")
+    cert = _read_pem(env, "ADAPTER_TFS_TLS_CERT")
+    key = _read_pem(env, "ADAPTER_TFS_TLS_KEY")
+    enabled = (env.get("ADAPTER_TFS_TLS") or "").lower() in ("1", "true", "yes", "on")
+    if (cert is None) != (key is None):
+        raise ConfigError("ADAPTER_TFS_TLS_CERT and ADAPTER_TFS_TLS_KEY go together (mTLS)")
+    if not (enabled or ca or cert):
+        return None
+    return TlsFiles(ca=ca, cert=cert, key=key, server_name=env.get("ADAPTER_TFS_TLS_SERVER_NAME"))
+
+
+def _target(env: Mapping[str, str], name: str, default: str, *, rest: bool = False) -> str:
+    target = (env.get(name) or default).strip()
+    check_target(name, target, rest=rest)
+    return target
+
+
+def check_target(where: str, target: str, *, rest: bool = False) -> None:
+    """Raise ConfigError unless ``target`` is a usable gRPC (or REST base URL) target."""
+    if rest:
+        if not target.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: expected http://host:port or https://..., got {target!r}")
+        return
+    try:
+        validate_target(target)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _backend_policy(env: Mapping[str, str]) -> BackendPolicy:
+    return BackendPolicy(
+        retry_attempts=int(_env_number(env, "ADAPTER_RETRY_ATTEMPTS", 3, 1)),
+        retry_backoff_s=_env_number(env, "ADAPTER_RETRY_BACKOFF_MS", 50, 1) / 1000,
+        breaker_failures=int(_env_number(env, "ADAPTER_BREAKER_FAILURES", 5, 1)),
+        breaker_cooldown_s=_env_number(env, "ADAPTER_BREAKER_COOLDOWN_S", 5, 0.1),
+        keepalive_ms=int(_env_number(env, "ADAPTER_GRPC_KEEPALIVE_MS", 60_000, 10_000)),
+        tls=_tls(env),
+    )
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``ADAPTER_*`` variables and the registry they point at (defaults: the demo)."""
     env = os.environ if environ is None else environ
     registry_path = Path(env.get("ADAPTER_MODELS") or DEMO_REGISTRY)
     deadline_s = _env_number(env, "ADAPTER_DEADLINE_MS", 5000, 1) / 1000
-    target = (env.get("ADAPTER_TFS_TARGET") or DEFAULT_TFS_TARGET).strip()
-    if not target:
-        raise ConfigError("ADAPTER_TFS_TARGET is empty")
+    defaults = {
+        "grpc": _target(env, "ADAPTER_TFS_TARGET", DEFAULT_TFS_TARGET),
+        "rest": _target(env, "ADAPTER_TFS_REST_TARGET", DEFAULT_TFS_REST_TARGET, rest=True),
+    }
     return Settings(
-        models=load_registry(registry_path, default_deadline_s=deadline_s),
+        models=load_registry(registry_path, default_deadline_s=deadline_s, targets=defaults),
         registry_path=registry_path,
-        tfs_target=target,
+        tfs_target=defaults["grpc"],
+        tfs_rest_target=defaults["rest"],
         deadline_s=deadline_s,
         status_timeout_s=_env_number(env, "ADAPTER_STATUS_TIMEOUT_MS", 1000, 1) / 1000,
         max_upload_bytes=int(_env_number(env, "ADAPTER_MAX_UPLOAD_BYTES", 20 * 2**20, 1)),
@@ -106,12 +202,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         grpc_max_message_bytes=int(
             _env_number(env, "ADAPTER_GRPC_MAX_MESSAGE_BYTES", 64 * 2**20, 4 * 2**20)
         ),
+        backend_policy=_backend_policy(env),
         log_level=(env.get("ADAPTER_LOG_LEVEL") or "INFO").upper(),
     )
 
 
-def load_registry(path: Path, *, default_deadline_s: float = 5.0) -> dict[str, ModelConfig]:
-    """Parse and validate a registry file; label paths are relative to it."""
+def load_registry(
+    path: Path,
+    *,
+    default_deadline_s: float = 5.0,
+    targets: Mapping[str, str] | None = None,
+) -> dict[str, ModelConfig]:
+    """Parse and validate a registry file; label paths are relative to it.
+
+    ``targets`` gives the default target per transport (``grpc``, ``rest``).
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -122,8 +227,9 @@ def load_registry(path: Path, *, default_deadline_s: float = 5.0) -> dict[str, M
         data = REGISTRY_SCHEMA.load(raw if isinstance(raw, dict) else {"models": raw})
     except ValidationError as exc:
         raise ConfigError(f"model registry {path} is invalid: {exc.messages}") from None
+    defaults = {"grpc": DEFAULT_TFS_TARGET, "rest": DEFAULT_TFS_REST_TARGET, **(targets or {})}
     return {
-        name: _model_config(name, entry, path.parent, default_deadline_s)
+        name: _model_config(name, entry, path.parent, default_deadline_s, defaults)
         for name, entry in data["models"].items()
     }
 
@@ -135,33 +241,64 @@ _PREPROCESSING_KEYS = (
     "pad_value",
     "color",
     "layout",
-    "dtype",
     "mean",
     "std",
     "scale",
     "offset",
+    "background",
 )
 
 
-def _preprocessing(name: str, spec: dict[str, Any]) -> Preprocessing:
-    """The registry's input section as a validated :class:`Preprocessing`."""
+def preprocessing_options(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The registry's resize/normalization fields as :class:`Preprocessing` keywords."""
     options: dict[str, Any] = {key: spec[key] for key in _PREPROCESSING_KEYS}
     for key in ("mean", "std", "scale", "offset"):
         values = options[key]
         if values is not None:
             options[key] = values[0] if len(values) == 1 else tuple(values)
-    if spec["background"] is not None:
-        options["background"] = tuple(spec["background"])
+    if options["background"] is None:
+        del options["background"]
+    else:
+        options["background"] = tuple(options["background"])
+    return options
+
+
+def build_preprocessing(
+    name: str, size: tuple[int, int], dtype: str, options: Mapping[str, Any]
+) -> Preprocessing:
+    """A validated :class:`Preprocessing`; ConfigError naming the model otherwise."""
     try:
-        return Preprocessing(tuple(spec["size"]), **options)
+        return Preprocessing(size, dtype=cast(DType, dtype), **options)
     except ValueError as exc:
         raise ConfigError(f"model {name}: input: {exc}") from None
 
 
+def _input_spec(name: str, spec: dict[str, Any]) -> InputSpec:
+    size = tuple(spec["size"]) if spec["size"] is not None else None
+    options = preprocessing_options(spec)
+    encoding, dtype = spec["encoding"], spec["dtype"]
+    preprocessing = None
+    if encoding != "bytes" and size is not None and dtype is not None:
+        preprocessing = build_preprocessing(name, (size[0], size[1]), dtype, options)
+        encoding = "tensor"
+    return InputSpec(
+        tensor=spec["tensor"],
+        encoding=encoding,
+        dtype=dtype,
+        size=(size[0], size[1]) if size is not None else None,
+        options=options,
+        preprocessing=preprocessing,
+    )
+
+
 def _model_config(
-    name: str, entry: dict[str, Any], base: Path, default_deadline_s: float
+    name: str,
+    entry: dict[str, Any],
+    base: Path,
+    default_deadline_s: float,
+    targets: Mapping[str, str],
 ) -> ModelConfig:
-    serving, spec = entry["serving"], entry["input"]
+    serving = entry["serving"]
     labels = LabelMap()
     if entry["labels"]:
         label_path = base / entry["labels"]
@@ -171,6 +308,9 @@ def _model_config(
             raise ConfigError(
                 f"model {name}: cannot read labels {label_path}: {exc.strerror}"
             ) from None
+    transport = serving["transport"]
+    target = serving["target"] or targets[transport]
+    check_target(f"model {name}: serving.target", target, rest=transport == "rest")
     return ModelConfig(
         name=name,
         task=entry["task"],
@@ -180,16 +320,15 @@ def _model_config(
             version=serving["version"],
             version_label=serving["version_label"],
         ),
-        input=InputSpec(
-            tensor=spec["tensor"],
-            encoding=spec["encoding"],
-            preprocessing=_preprocessing(name, spec) if spec["encoding"] == "tensor" else None,
-        ),
+        input=_input_spec(name, entry["input"]),
         outputs=dict(entry["outputs"]),
+        backend=BackendAddress(transport, target),
         labels=labels,
         background_class=entry["background_class"],
         deadline_s=(entry["deadline_ms"] / 1000) if entry["deadline_ms"] else default_deadline_s,
         description=entry["description"],
+        allow_versions=tuple(serving["allow_versions"]),
+        allow_labels=tuple(serving["allow_labels"]),
     )
 
 

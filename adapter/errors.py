@@ -117,23 +117,64 @@ class ValidationFailed(ApiError):
     status, slug, title = 422, "validation-failed", "Invalid request options"
 
 
+class ModelVersionNotFound(ApiError):
+    """The version or label the request asked for is not served (404)."""
+
+    status, slug, title = 404, "model-version-not-found", "Model version not found"
+
+
 class BackendError(ApiError):
-    """TF Serving rejected a request the adapter built: a bug or a model mismatch (502)."""
+    """TF Serving failed in a way retrying won't fix (INTERNAL, UNKNOWN, ...) (502)."""
 
     status, slug, title = 502, "backend-error", "Model server error"
 
 
 class BackendRejected(BackendError):
-    """TF Serving answered INVALID_ARGUMENT or FAILED_PRECONDITION to our request (502)."""
+    """TF Serving answered INVALID_ARGUMENT or FAILED_PRECONDITION to our request (502).
+
+    The adapter built that request, so this is a registry/model mismatch or a bug.
+    """
+
+    slug, title = "backend-rejected-request", "Model server rejected the request"
+
+
+class BackendMessageTooLarge(BackendError):
+    """A request or answer exceeded a gRPC message size limit (502)."""
+
+    slug, title = "backend-message-too-large", "Model server message too large"
 
 
 class BackendUnavailable(ApiError):
-    """TF Serving is unreachable or overloaded; retry after ``Retry-After`` (503)."""
+    """TF Serving is unreachable; retry after ``Retry-After`` (503)."""
 
     status, slug, title = 503, "backend-unavailable", "Model server unavailable"
 
     def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class BackendOverloaded(BackendUnavailable):
+    """TF Serving answered RESOURCE_EXHAUSTED: it is overloaded (503)."""
+
+    slug, title = "backend-overloaded", "Model server overloaded"
+
+
+class CircuitOpen(BackendUnavailable):
+    """Recent calls to this backend failed; calls are paused until ``Retry-After`` (503)."""
+
+    slug, title = "backend-circuit-open", "Model server calls paused"
+
+
+class ModelNotServed(BackendUnavailable):
+    """The registry's model or version is not (yet) loaded by TF Serving (503)."""
+
+    slug, title = "model-not-served", "Model not served"
+
+
+class ModelNotReady(BackendUnavailable):
+    """The model's live signature does not match the registry, or isn't read yet (503)."""
+
+    slug, title = "model-not-ready", "Model not ready"
 
 
 class BackendTimeout(ApiError):

@@ -7,6 +7,7 @@ steps themselves live in :mod:`adapter.imaging`, :mod:`adapter.serving` and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -17,12 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from adapter import errors, imaging
+from adapter.catalog import Catalog
 from adapter.config import ModelConfig, Settings
 from adapter.mapping.classification import Classification, map_classification
 from adapter.mapping.detection import Detection, DetectionOptions, Frame, map_detections
-from adapter.serving.client import PredictClient, Prediction
-from adapter.serving.codec import strings_to_tensor_proto, to_tensor_proto
-from adapter.serving.protos.tensor_pb2 import TensorProto
+from adapter.serving.resilience import Deadline
+from adapter.serving.servable import ModelRef, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class _Identity:
 
 @dataclass(frozen=True)
 class _Prepared:
-    tensor: TensorProto
+    tensor: npt.NDArray[Any]
     frame: Frame
 
     @property
@@ -94,12 +95,20 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
+@dataclass(frozen=True)
+class Call:
+    """How one request calls its model: the deadline, and a version the request picked."""
+
+    deadline: Deadline
+    version: str | None = None
+
+
 class Pipeline:
     """Runs detect and classify requests against the configured models."""
 
-    def __init__(self, settings: Settings, client: PredictClient) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
         self.settings = settings
-        self.client = client
+        self.catalog = catalog or Catalog(settings)
         self.limits = imaging.Limits(
             max_bytes=settings.max_upload_bytes,
             max_width=settings.max_image_side,
@@ -109,19 +118,11 @@ class Pipeline:
 
     def model(self, name: str, task: str | None = None) -> ModelConfig:
         """Look a public model up; 404 if unknown or not of ``task``."""
-        config = self.settings.models.get(name)
-        if config is None:
-            raise errors.UnknownModel(f"There is no model named {name!r}; see GET /v1/models.")
-        if task is not None and config.task != task:
-            raise errors.NotFound(
-                f"Model {name!r} is a {config.task} model; it has no {task} endpoint."
-            )
-        return config
+        return self.catalog.model(name, task)
 
-    def detect(self, name: str, data: bytes, options: DetectionOptions) -> DetectResult:
+    def detect(self, name: str, data: bytes, options: DetectionOptions, call: Call) -> DetectResult:
         """Detect objects in one encoded image with model ``name``."""
-        config = self.model(name, "detection")
-        prepared, prediction, timings = self._infer(config, data)
+        config, prepared, prediction, timings = self._infer(name, "detection", data, call)
         start = time.perf_counter()
         detections = map_detections(
             *self._detection_outputs(config, prediction.outputs),
@@ -137,10 +138,9 @@ class Pipeline:
             timings_ms=timings,
         )
 
-    def classify(self, name: str, data: bytes, top_k: int) -> ClassifyResult:
+    def classify(self, name: str, data: bytes, top_k: int, call: Call) -> ClassifyResult:
         """Classify one encoded image with model ``name``; the ``top_k`` best classes."""
-        config = self.model(name, "classification")
-        prepared, prediction, timings = self._infer(config, data)
+        config, prepared, prediction, timings = self._infer(name, "classification", data, call)
         start = time.perf_counter()
         classifications = map_classification(
             self._output(config, prediction.outputs, "probabilities")[0],
@@ -156,18 +156,36 @@ class Pipeline:
             timings_ms=timings,
         )
 
-    def _infer(self, config: ModelConfig, data: bytes) -> tuple[_Prepared, Prediction, Timings]:
+    def _infer(
+        self, name: str, task: str, data: bytes, call: Call
+    ) -> tuple[ModelConfig, _Prepared, Prediction, Timings]:
         """Decode (or pass through) the image and run Predict, timing both."""
+        config = self.model(name, task)
+        ref = self._servable(config, call.version)
+        config = self.catalog.ready_config(config, call.deadline)
         start = time.perf_counter()
         prepared = self._prepare(config, data)
         decoded = time.perf_counter()
-        prediction = self._predict(config, prepared)
+        prediction = self._predict(config, ref, prepared, call)
         done = time.perf_counter()
-        return (
-            prepared,
-            prediction,
-            Timings(decode=_ms(decoded - start), inference=_ms(done - decoded)),
-        )
+        timings = Timings(decode=_ms(decoded - start), inference=_ms(done - decoded))
+        return config, prepared, prediction, timings
+
+    def _servable(self, config: ModelConfig, version: str | None) -> ModelRef:
+        """The registry's servable, or the version/label the request picked if it may."""
+        if version is None:
+            return config.serving
+        if version.isdigit() and int(version) in config.allow_versions:
+            return dataclasses.replace(config.serving, version=int(version), version_label=None)
+        if version in config.allow_labels:
+            return dataclasses.replace(config.serving, version=None, version_label=version)
+        allowed = [str(v) for v in config.allow_versions] + list(config.allow_labels)
+        hint = f"it allows {', '.join(allowed)}" if allowed else "it serves one version only"
+        raise errors.ValidationFailed(
+            f"Model {config.name!r} cannot be asked for version {version!r}: {hint}.",
+            errors={"version": [f"Must be one of: {', '.join(allowed)}." if allowed
+                                else "This model does not allow choosing a version."]},
+        )  # fmt: skip
 
     def _prepare(self, config: ModelConfig, data: bytes) -> _Prepared:
         spec = config.input
@@ -175,7 +193,7 @@ class Pipeline:
             if spec.encoding == "bytes":
                 info = imaging.probe(data, limits=self.limits)
                 frame = Frame(info.width, info.height, info.width, info.height, _Identity())
-                return _Prepared(strings_to_tensor_proto([data]), frame)
+                return _Prepared(np.array([data], dtype=object), frame)
             preprocessing = spec.preprocessing
             assert preprocessing is not None  # set for every tensor input
             image = preprocessing.run(data, self.limits)
@@ -183,15 +201,19 @@ class Pipeline:
             raise _image_error(exc) from None
         width, height = preprocessing.size
         frame = Frame(image.width, image.height, width, height, image.transform)
-        return _Prepared(to_tensor_proto(image.array[np.newaxis]), frame)
+        return _Prepared(image.array[np.newaxis], frame)
 
-    def _predict(self, config: ModelConfig, prepared: _Prepared) -> Prediction:
+    def _predict(
+        self, config: ModelConfig, ref: ModelRef, prepared: _Prepared, call: Call
+    ) -> Prediction:
+        assert config.input.tensor is not None  # set once the model is resolved
         try:
-            prediction = self.client.predict(
-                config.serving,
+            prediction = self.catalog.backend(config).predict(
+                ref,
                 {config.input.tensor: prepared.tensor},
                 output_filter=sorted(set(config.outputs.values())),
-                timeout_s=config.deadline_s,
+                deadline=call.deadline,
+                version_requested=ref is not config.serving,
             )
         except errors.BackendRejected:
             if config.input.encoding != "bytes":

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from adapter.api.uploads import read_image, read_options
+from adapter.api.uploads import read_image, read_options, read_timeout_s
+from adapter.config import ModelConfig
 from adapter.mapping.detection import DetectionOptions
-from adapter.pipeline import Pipeline
+from adapter.pipeline import Call, Pipeline
 from adapter.schemas.options import CLASSIFY_OPTIONS, DETECT_OPTIONS
+from adapter.serving.resilience import Deadline
 
 bp = Blueprint("inference", __name__, url_prefix="/v1/models")
 
@@ -20,13 +23,20 @@ def _pipeline() -> Pipeline:
     return pipeline
 
 
+def _call(config: ModelConfig, options: dict[str, Any]) -> Call:
+    """The request's deadline starts now, before the upload is read and decoded."""
+    deadline = Deadline(read_timeout_s(request, config.deadline_s))
+    return Call(deadline=deadline, version=options.pop("version"))
+
+
 @bp.post("/<model>/detect")
 def detect(model: str) -> ResponseReturnValue:
     """Detect objects: labels, scores and boxes in the original image's pixels."""
     pipeline = _pipeline()
-    pipeline.model(model, "detection")  # 404 before reading a large body
+    config = pipeline.model(model, "detection")  # 404 before reading a large body
     options = read_options(request, DETECT_OPTIONS)
-    result = pipeline.detect(model, read_image(request), DetectionOptions(**options))
+    call = _call(config, options)
+    result = pipeline.detect(model, read_image(request), DetectionOptions(**options), call)
     return jsonify(dataclasses.asdict(result))
 
 
@@ -34,7 +44,8 @@ def detect(model: str) -> ResponseReturnValue:
 def classify(model: str) -> ResponseReturnValue:
     """Classify an image: the top-k labels with their probabilities."""
     pipeline = _pipeline()
-    pipeline.model(model, "classification")
+    config = pipeline.model(model, "classification")
     options = read_options(request, CLASSIFY_OPTIONS)
-    result = pipeline.classify(model, read_image(request), options["top_k"])
+    call = _call(config, options)
+    result = pipeline.classify(model, read_image(request), options["top_k"], call)
     return jsonify(dataclasses.asdict(result))

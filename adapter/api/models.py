@@ -34,7 +34,8 @@ def describe(config: ModelConfig) -> dict[str, Any]:
 def _describe_input(spec: InputSpec) -> dict[str, Any]:
     prep = spec.preprocessing
     if prep is None:
-        return {"encoding": spec.encoding, "dtype": "string", "size": None, "resize": None}
+        dtype = "string" if spec.encoding == "bytes" else spec.dtype
+        return {"encoding": spec.encoding, "dtype": dtype, "size": None, "resize": None}
     return {
         "encoding": spec.encoding,
         "dtype": prep.dtype,
@@ -48,5 +49,6 @@ def _describe_input(spec: InputSpec) -> dict[str, Any]:
 @bp.get("")
 def list_models() -> ResponseReturnValue:
     """All configured models, in registry order."""
-    models = current_app.extensions["pipeline"].settings.models
-    return jsonify({"models": [describe(config) for config in models.values()]})
+    catalog = current_app.extensions["pipeline"].catalog
+    models = catalog.settings.models.values()
+    return jsonify({"models": [describe(catalog.known(config)) for config in models]})

@@ -1,4 +1,4 @@
-"""Reading the image and the options out of an HTTP request."""
+"""Reading the image, the options and the deadline out of an HTTP request."""
 
 from __future__ import annotations
 
@@ -11,6 +11,22 @@ from marshmallow import Schema, ValidationError
 from adapter import errors
 
 IMAGE_FIELD = "image"
+# A request may shorten (never lengthen) its model's deadline with this header.
+TIMEOUT_HEADER = "X-Request-Timeout-Ms"
+MAX_TIMEOUT_MS = 600_000
+
+
+def read_timeout_s(request: Request, default_s: float) -> float:
+    """The request's time budget: the model's deadline, or less if the header asks (422 if bad)."""
+    raw = request.headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return default_s
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
+        raise errors.ValidationFailed(
+            f"The {TIMEOUT_HEADER} header is invalid.",
+            errors={TIMEOUT_HEADER: [f"Must be whole milliseconds from 1 to {MAX_TIMEOUT_MS}."]},
+        )
+    return min(default_s, int(raw) / 1000)
 
 
 def read_options(request: Request, schema: Schema) -> dict[str, Any]:

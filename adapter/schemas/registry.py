@@ -16,16 +16,29 @@ FILTERS = ("bilinear", "area", "lanczos")
 COLORS = ("rgb", "bgr", "gray")
 LAYOUTS = ("nhwc", "nchw")
 INPUT_DTYPES = ("uint8", "float32")
+TRANSPORTS = ("grpc", "rest")
+ENCODINGS = ("tensor", "bytes")
 # Output roles each task's mapper reads; "required" ones must be configured.
 OUTPUT_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "detection": {"required": ("boxes", "classes", "scores"), "optional": ("count",)},
     "classification": {"required": ("probabilities",), "optional": ("classes",)},
 }
+# The names TF's Object Detection API and the ResNet/ImageNet signatures use:
+# an output role left out of the registry is looked up under these.
+CONVENTIONAL_OUTPUTS: dict[str, dict[str, str]] = {
+    "detection": {
+        "boxes": "detection_boxes",
+        "classes": "detection_classes",
+        "scores": "detection_scores",
+        "count": "num_detections",
+    },
+    "classification": {"probabilities": "probabilities", "classes": "classes"},
+}
 MAX_INPUT_SIDE = 16384
 
 
 class ServingSchema(Schema):
-    """Which TF Serving servable a public model calls."""
+    """Which TF Serving servable a public model calls, and how it is reached."""
 
     class Meta:
         unknown = RAISE
@@ -34,6 +47,13 @@ class ServingSchema(Schema):
     signature = fields.String(load_default="serving_default")
     version = fields.Integer(load_default=None, validate=validate.Range(min=1))
     version_label = fields.String(load_default=None, validate=validate.Length(min=1))
+    # grpc (default) or TF Serving's REST API; the target defaults to
+    # ADAPTER_TFS_TARGET / ADAPTER_TFS_REST_TARGET.
+    transport = fields.String(load_default="grpc", validate=validate.OneOf(TRANSPORTS))
+    target = fields.String(load_default=None, validate=validate.Length(min=1))
+    # Versions and labels a request may pick with ?version=; none by default.
+    allow_versions = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=list)
+    allow_labels = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
 
     @validates_schema
     def _one_version_choice(self, data: dict[str, Any], **_: Any) -> None:
@@ -50,16 +70,20 @@ def _channel_values() -> fields.List[float]:
 
 
 class InputSchema(Schema):
-    """How the image becomes the model's input tensor."""
+    """How the image becomes the model's input tensor.
+
+    ``tensor``, ``encoding``, ``dtype`` and ``size`` may be left out: they are
+    then read from the model's signature (GetModelMetadata) at start.
+    """
 
     class Meta:
         unknown = RAISE
 
-    tensor = fields.String(required=True, validate=validate.Length(min=1))
+    tensor = fields.String(load_default=None, validate=validate.Length(min=1))
     # "tensor": decoded + resized by the adapter; "bytes": the original file
     # goes to the model as a DT_STRING tensor (ResNet image_bytes style).
-    encoding = fields.String(load_default="tensor", validate=validate.OneOf(("tensor", "bytes")))
-    dtype = fields.String(load_default="uint8", validate=validate.OneOf(INPUT_DTYPES))
+    encoding = fields.String(load_default=None, validate=validate.OneOf(ENCODINGS))
+    dtype = fields.String(load_default=None, validate=validate.OneOf(INPUT_DTYPES))
     size = fields.List(
         fields.Integer(validate=validate.Range(min=1, max=MAX_INPUT_SIDE)),
         validate=validate.Length(equal=2),
@@ -85,11 +109,6 @@ class InputSchema(Schema):
     scale = _channel_values()
     offset = _channel_values()
 
-    @validates_schema
-    def _size_for_tensors(self, data: dict[str, Any], **_: Any) -> None:
-        if data["encoding"] == "tensor" and data.get("size") is None:
-            raise ValidationError("size [width, height] is required for tensor inputs", "size")
-
 
 class ModelSchema(Schema):
     """One public model of the registry."""
@@ -101,7 +120,9 @@ class ModelSchema(Schema):
     description = fields.String(load_default="")
     serving = fields.Nested(ServingSchema, required=True)
     input = fields.Nested(InputSchema, required=True)
-    outputs = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    # Output role -> signature output name; roles left out are found by their
+    # conventional names (detection_boxes, probabilities, ...) in the signature.
+    outputs = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     labels = fields.String(load_default=None)
     background_class = fields.Integer(load_default=None, validate=validate.Range(min=0))
     deadline_ms = fields.Integer(load_default=None, validate=validate.Range(min=1, max=600_000))
@@ -109,11 +130,7 @@ class ModelSchema(Schema):
     @validates_schema
     def _outputs_for_task(self, data: dict[str, Any], **_: Any) -> None:
         roles = OUTPUT_ROLES[data["task"]]
-        given = set(data["outputs"])
-        missing = [role for role in roles["required"] if role not in given]
-        unknown = sorted(given - set(roles["required"]) - set(roles["optional"]))
-        if missing:
-            raise ValidationError(f"missing output roles: {', '.join(missing)}", "outputs")
+        unknown = sorted(set(data["outputs"]) - set(roles["required"]) - set(roles["optional"]))
         if unknown:
             raise ValidationError(f"unknown output roles: {', '.join(unknown)}", "outputs")
 

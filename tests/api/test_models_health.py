@@ -39,4 +39,4 @@ def test_readyz_reports_every_model_available(client: FlaskClient) -> None:
         "digit-classes-bytes",
     }
     for state in body["models"].values():
-        assert state == {"ready": True, "state": "AVAILABLE", "version": 1}
+        assert state == {"ready": True, "state": "AVAILABLE", "version": 1, "circuit": "closed"}

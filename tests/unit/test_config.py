@@ -108,7 +108,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
         (("deadline_ms: 250", "deadline_ms: 250\n    colour: red"), "colour"),
         (("{probabilities: probabilities}", "{scores: x}"), "outputs"),
         (("{name: resnet, version: 3}", "{name: resnet, version: 3, version_label: a}"), "version"),
-        (("{tensor: image_bytes, encoding: bytes}", "{tensor: x}"), "size"),
+        (("{tensor: image_bytes, encoding: bytes}", "{tensor: x, dtype: int32}"), "dtype"),
         (("labels: pets.txt", "labels: missing.txt"), "missing.txt"),
     ],
 )

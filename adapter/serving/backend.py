@@ -1,0 +1,181 @@
+"""One TF Serving backend as the rest of the adapter sees it: calls that never hang or hammer.
+
+A :class:`Backend` wraps a transport (gRPC or REST) with the request's
+deadline, client-side retries on UNAVAILABLE and a circuit breaker, and turns
+every failure into the :mod:`adapter.errors` problem a caller sees. The
+server's own messages go to the log only: they can name hosts and paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import numpy.typing as npt
+
+from adapter import errors
+from adapter.serving.resilience import (
+    RETRYABLE,
+    UNHEALTHY,
+    CircuitBreaker,
+    CircuitOpen,
+    Deadline,
+    RetryPolicy,
+)
+from adapter.serving.servable import (
+    ModelRef,
+    Prediction,
+    RpcFailure,
+    SignatureDefs,
+    Transport,
+    VersionStatus,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Backend:
+    """A transport to one TF Serving target, with retries and a circuit breaker.
+
+    ``name`` identifies the backend in logs and ``/readyz`` (``grpc``, ``rest``
+    or the registry's name for it); it never reaches error bodies.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        transport: Transport,
+        *,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.name = name
+        self.transport = transport
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+
+    def predict(
+        self,
+        model: ModelRef,
+        inputs: Mapping[str, npt.NDArray[Any]],
+        *,
+        output_filter: Sequence[str],
+        deadline: Deadline,
+        version_requested: bool = False,
+    ) -> Prediction:
+        """Run Predict within ``deadline``; raises an :class:`errors.ApiError` on failure."""
+        return self._call(
+            lambda timeout_s: self.transport.predict(
+                model, inputs, output_filter=output_filter, timeout_s=timeout_s
+            ),
+            model,
+            deadline,
+            version_requested=version_requested,
+        )
+
+    def model_status(self, model: ModelRef, *, deadline: Deadline) -> list[VersionStatus]:
+        """GetModelStatus within ``deadline``; raises an :class:`errors.ApiError` on failure."""
+        return self._call(
+            lambda timeout_s: self.transport.model_status(model, timeout_s=timeout_s),
+            model,
+            deadline,
+        )
+
+    def signature_defs(self, model: ModelRef, *, deadline: Deadline) -> SignatureDefs:
+        """GetModelMetadata within ``deadline``; raises an :class:`errors.ApiError` on failure."""
+        return self._call(
+            lambda timeout_s: self.transport.signature_defs(model, timeout_s=timeout_s),
+            model,
+            deadline,
+        )
+
+    def _call(
+        self,
+        call: Callable[[float], T],
+        model: ModelRef,
+        deadline: Deadline,
+        *,
+        version_requested: bool = False,
+    ) -> T:
+        if deadline.expired:
+            raise errors.BackendTimeout("The request's deadline passed before the model ran.")
+        try:
+            self.breaker.acquire()
+        except CircuitOpen as exc:
+            raise errors.CircuitOpen(
+                "Recent calls to the model server failed; calls are paused briefly.",
+                retry_after_s=exc.retry_after_s,
+            ) from None
+        attempt = 1
+        while True:
+            try:
+                result = call(deadline.remaining())
+            except RpcFailure as failure:
+                pause = None
+                if failure.code in RETRYABLE and not failure.local:
+                    pause = self.retry.pause_before(attempt, deadline)
+                if pause is not None:
+                    log.info(
+                        "backend %s: %s for %s, retry %d in %.0f ms",
+                        self.name, failure.code.name, model.describe(), attempt, pause * 1000,
+                    )  # fmt: skip
+                    time.sleep(pause)
+                    attempt += 1
+                    continue
+                if failure.code in UNHEALTHY and not failure.local:
+                    self.breaker.record_failure()
+                else:
+                    self.breaker.record_success()
+                raise to_api_error(
+                    failure, model, backend=self.name, version_requested=version_requested
+                ) from None
+            self.breaker.record_success()
+            return result
+
+    def close(self) -> None:
+        """Close the transport's connections in this process."""
+        self.transport.close()
+
+
+def to_api_error(
+    failure: RpcFailure, model: ModelRef, *, backend: str, version_requested: bool = False
+) -> errors.ApiError:
+    """The problem a caller sees for a failed call (see the README's table).
+
+    NOT_FOUND is 404 when the request chose the version, and 503 when the
+    registry's own servable is missing: that is the operator's to fix.
+    """
+    code = failure.code
+    log.warning(
+        "backend %s: call for %s failed: %s %s",
+        backend, model.describe(), code.name, failure.details,
+    )  # fmt: skip
+    if failure.local and code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        log.error("a message exceeded the gRPC size limit; see ADAPTER_GRPC_MAX_MESSAGE_BYTES")
+        return errors.BackendMessageTooLarge(
+            "The model's request or answer is larger than the configured message limit."
+        )
+    if code is grpc.StatusCode.NOT_FOUND:
+        if version_requested:
+            return errors.ModelVersionNotFound(
+                "The model server does not serve the requested version of this model."
+            )
+        return errors.ModelNotServed("The model server does not serve this model (yet).")
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+        # CANCELLED comes from a server shutting down with the call in flight.
+        return errors.BackendUnavailable("The model server is unavailable; retry shortly.")
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return errors.BackendOverloaded("The model server is overloaded; retry shortly.")
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return errors.BackendTimeout("The model server did not answer within the deadline.")
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+        # We built the tensors: the backend rejecting them is our bug or a
+        # registry/model mismatch, not the caller's fault.
+        log.error("model server rejected a request built by the adapter: %s", failure.details)
+        return errors.BackendRejected("The model server rejected the request.")
+    return errors.BackendError("The model server could not run this request.")
