@@ -72,9 +72,10 @@ def resolve(config: ModelConfig, signatures: SignatureDefs) -> Resolution:
     name = config.serving.signature
     signature = signatures.get(name)
     if signature is None:
+        public = {key: sig for key, sig in signatures.items() if not key.startswith("__")}
         problems.add(
             "serving.signature",
-            f"the model has no signature {name!r} (it has: {_names(signatures)})",
+            f"the model has no signature {name!r} (it has: {_names(public)})",
         )
         return Resolution(config, tuple(problems))
     where = f"signature {name!r}"
