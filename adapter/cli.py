@@ -22,6 +22,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "adapter.modelserver.server",
         "run the local TF-Serving-compatible model server (backend extra)",
     ),
+    "inspect": (
+        "adapter.inspect_model",
+        "print a served model's signatures like saved_model_cli show (over gRPC)",
+    ),
     "build-demo-models": (
         "adapter.modelserver.demo_models.build",
         "build the demo SavedModels (backend extra; cached)",
