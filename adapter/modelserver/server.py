@@ -1,10 +1,16 @@
-"""``tfs-adapter model-server``: a TF-Serving-compatible gRPC model server in its own process.
+"""``tfs-adapter model-server``: a TF-Serving-compatible model server in its own process.
 
 Serves SavedModels laid out like TF Serving's (``<base>/<model>/<version>/saved_model.pb``)
-over TF Serving's real gRPC API (PredictionService, ModelService). Flags mirror
-``tensorflow_model_server`` where they make sense. Once the initial models are
-loaded and the port is bound it prints ``model server listening on HOST:PORT``
-to stdout; logs go to stderr. SIGTERM/SIGINT stop it gracefully with exit code 0.
+over TF Serving's real gRPC API (PredictionService, ModelService) and, with
+``--rest_api_port N``, its HTTP/REST API. Flags mirror ``tensorflow_model_server``
+where they make sense (``--rest_api_port``, ``--rest_api_num_threads``,
+``--rest_api_timeout_in_ms``, ``--ssl_config_file`` for TLS on the gRPC port).
+As in TF Serving, gRPC runs with gRPC's default keepalive policy (clients may
+ping at most every 5 minutes without data; two strikes and GOAWAY
+``too_many_pings``). Once the initial models are loaded and the ports are bound
+it prints ``model server listening on HOST:PORT`` to stdout, then
+``model server REST API listening on HOST:PORT`` if the REST API is on; logs go
+to stderr. SIGTERM/SIGINT stop it gracefully with exit code 0.
 
 This module imports TensorFlow only inside :func:`main`, after quieting its logs.
 """
@@ -28,6 +34,7 @@ DEFAULT_PORT = 8500
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 LISTENING = "model server listening on"
+REST_LISTENING = "model server REST API listening on"
 
 
 _MODEL_FLAGS: list[tuple[str, str]] = [  # exactly one is required
@@ -50,7 +57,13 @@ _FLAGS: list[tuple[str, type, Any, str]] = [  # flag, type, default, help
      "extra gRPC server arguments, 'key=value,key=value' (default none)"),
     ("--shutdown_grace_seconds", float, 5.0,
      "on SIGTERM, how long in-flight RPCs may finish (default 5)"),
-    ("--rest_api_port", int, 0, "not supported; only 0 is accepted"),
+    ("--rest_api_port", int, 0, "HTTP/REST API port (default 0: no REST API)"),
+    ("--rest_api_num_threads", int, 4 * (os.cpu_count() or 1),
+     "threads running REST predicts (default 4 x CPU cores)"),
+    ("--rest_api_timeout_in_ms", int, 30_000,
+     "limit of one REST predict, queueing included (default 30000; 0 = none)"),
+    ("--ssl_config_file", str, None,
+     "TF Serving SSLConfig text proto: TLS (and mTLS) on the gRPC port (default none)"),
 ]  # fmt: skip
 
 
@@ -83,17 +96,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse and cross-check the flags; exits with status 2 on a usage error."""
     parser = build_parser()
     args = parser.parse_args(list(argv))
-    if args.rest_api_port:
-        parser.error(
-            "--rest_api_port: the REST API is not supported by this model server; "
-            "use the gRPC API on --port (leave --rest_api_port at 0)"
-        )
     if args.model_name is not None and args.model_base_path is None:
         parser.error("--model_name only applies with --model_base_path")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
-    if args.grpc_max_threads < 1:
-        parser.error("--grpc_max_threads must be at least 1")
+    if not 0 <= args.rest_api_port <= 65535:
+        parser.error("--rest_api_port must be between 0 and 65535")
+    if args.rest_api_port and args.rest_api_port == args.port:
+        parser.error("--rest_api_port must be different from --port")
+    if args.grpc_max_threads < 1 or args.rest_api_num_threads < 1:
+        parser.error("--grpc_max_threads and --rest_api_num_threads must be at least 1")
+    if args.rest_api_timeout_in_ms < 0:
+        parser.error("--rest_api_timeout_in_ms must not be negative")
     try:
         args.channel_arguments = parse_channel_arguments(args.grpc_channel_arguments)
     except ValueError as exc:
@@ -113,15 +127,14 @@ def parse_channel_arguments(text: str) -> list[tuple[str, Any]]:
 
 
 def server_options(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    """gRPC server arguments: message limits, lenient keepalive, no port sharing."""
+    """gRPC server arguments: message limits and no port sharing.
+
+    Keepalive is left at gRPC's defaults, as TF Serving leaves it, so clients
+    are held to the real policy (see the module docstring).
+    """
     return [
         ("grpc.max_receive_message_length", args.grpc_max_receive_message_bytes),
         ("grpc.max_send_message_length", args.grpc_max_send_message_bytes),
-        ("grpc.keepalive_time_ms", 2 * 60 * 60 * 1000),
-        ("grpc.keepalive_timeout_ms", 20_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-        ("grpc.http2.max_ping_strikes", 0),
         ("grpc.so_reuseport", 0),
         *args.channel_arguments,
     ]
@@ -185,8 +198,8 @@ def make_source(args: argparse.Namespace) -> Any:
     return config.single_model(args.model_name or "default", args.model_base_path)
 
 
-def start_grpc(args: argparse.Namespace, manager: Any) -> tuple[Any, int]:
-    """Build, bind and start the gRPC server; returns (server, bound port)."""
+def start_grpc(args: argparse.Namespace, manager: Any, tls: Any = None) -> tuple[Any, int]:
+    """Build, bind and start the gRPC server (TLS with ``tls``); returns (server, bound port)."""
     from concurrent import futures
 
     import grpc
@@ -203,7 +216,10 @@ def start_grpc(args: argparse.Namespace, manager: Any) -> tuple[Any, int]:
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
     try:
-        port = server.add_insecure_port(f"{host}:{args.port}")
+        if tls is None:
+            port = server.add_insecure_port(f"{host}:{args.port}")
+        else:
+            port = server.add_secure_port(f"{host}:{args.port}", tls)
     except RuntimeError:
         port = 0
     if not port:
@@ -234,26 +250,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     from adapter.modelserver.config import ConfigError
     from adapter.modelserver.servables import ServableManager
 
+    servers: list[Any] = []
     try:
+        tls = read_tls(args)
         manager = ServableManager(
             make_source(args), savedmodel.load, args.file_system_poll_wait_seconds
         )
         manager.poll_once()
         if stop.is_set():
             return 0
-        server, port = start_grpc(args, manager)
+        grpc_server, port = start_grpc(args, manager, tls)
+        servers.append(grpc_server)
+        rest_server = start_rest_api(args, manager)
     except (ConfigError, OSError) as exc:
         log.error("Failed to start server. Error: %s", exc)
+        for server in servers:
+            server.stop(0)
         return 1
     manager.start()
     log.info("Running gRPC ModelServer at %s:%d ...", args.host, port)
     print(f"{LISTENING} {args.host}:{port}", flush=True)
+    if rest_server is not None:
+        log.info("Exporting HTTP/REST API at:%s:%d ...", args.host, rest_server.port)
+        print(f"{REST_LISTENING} {args.host}:{rest_server.port}", flush=True)
     while not stop.wait(0.5):
         pass
     manager.stop()
-    server.stop(args.shutdown_grace_seconds).wait()
+    stopped = grpc_server.stop(args.shutdown_grace_seconds)
+    if rest_server is not None:
+        rest_server.stop(args.shutdown_grace_seconds)
+    stopped.wait()
     log.info("Model server stopped")
     return 0
+
+
+def read_tls(args: argparse.Namespace) -> Any:
+    """gRPC server credentials from ``--ssl_config_file``, or None for plaintext."""
+    if not args.ssl_config_file:
+        return None
+    from adapter.modelserver import tls
+
+    return tls.server_credentials(tls.load_ssl_config(args.ssl_config_file))
+
+
+def start_rest_api(args: argparse.Namespace, manager: Any) -> Any:
+    """Start the REST API on ``--rest_api_port`` (None when it is 0)."""
+    if not args.rest_api_port:
+        return None
+    from adapter.modelserver.rest import start_rest
+
+    return start_rest(args.host, args.rest_api_port, manager, args)
 
 
 if __name__ == "__main__":

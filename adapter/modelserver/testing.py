@@ -2,11 +2,15 @@
 
 Example::
 
-    with start_model_server(["--models_dir", str(models)]) as server:
+    with start_model_server(["--models_dir", str(models)], rest=True) as server:
         channel = grpc.insecure_channel(server.target)
+        requests.get(f"{server.rest_url}/v1/models/digit_detector")
         ...
 
-The handle also unpacks as ``process, port = start_model_server(...)``.
+The handle also unpacks as ``process, port = start_model_server(...)``. For TLS,
+:func:`make_test_certificates` and :func:`write_ssl_config` (see
+:mod:`adapter.modelserver.certificates`) make a CA, server and client pairs
+and the ``--ssl_config_file`` to pass.
 """
 
 from __future__ import annotations
@@ -26,7 +30,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from adapter.modelserver.certificates import (
+    TestCertificates,
+    make_test_certificates,
+    write_ssl_config,
+)
+
 LISTENING = "model server listening on"  # the line server.main() prints when ready
+REST_LISTENING = "model server REST API listening on"  # then this one, with --rest_api_port
+REST_BIND_FAILED = "Failed to start HTTP Server"
+__all__ = [
+    "ModelServer",
+    "TestCertificates",
+    "free_port",
+    "install_version",
+    "make_test_certificates",
+    "start_model_server",
+    "write_ssl_config",
+]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _LOG_FILES: list[Path] = []  # servers' stderr files, removed when this process exits
 
@@ -61,13 +82,23 @@ def install_version(export_dir: Path, base_path: Path, version: int) -> Path:
 
 
 class ModelServer:
-    """A running model server: ``port``, ``target``, ``process``, ``stop()``; a context manager."""
+    """A running model server: ``port``, ``target``, ``rest_port``, ``rest_url``, ``stop()``.
 
-    def __init__(self, process: subprocess.Popen[str], host: str, log_path: Path) -> None:
-        """Wrap ``process``; the port is known once :meth:`wait_ready` has seen the line."""
+    Also a context manager. ``rest_port`` is 0 unless the REST API is on.
+    """
+
+    def __init__(
+        self, process: subprocess.Popen[str], host: str, log_path: Path, *, rest: bool = False
+    ) -> None:
+        """Wrap ``process``; ports are known once :meth:`wait_ready` has seen the lines.
+
+        With ``rest``, ready means both the gRPC and the REST line were printed.
+        """
         self.process = process
         self.host = host
         self.port = 0
+        self.rest_port = 0
+        self.rest = rest
         self.log_path = log_path
         self.stdout_lines: list[str] = []
         self._ready = threading.Event()
@@ -79,13 +110,23 @@ class ModelServer:
         """The gRPC target, ``HOST:PORT`` (default host 127.0.0.1)."""
         return f"{self.host}:{self.port}"
 
+    @property
+    def rest_url(self) -> str:
+        """The REST API's base URL, ``http://HOST:PORT`` (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.rest_port}"
+
     def _read_stdout(self) -> None:
-        """Collect stdout lines (so the pipe never fills) and spot the listening line."""
+        """Collect stdout lines (so the pipe never fills) and spot the listening lines."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.stdout_lines.append(line.rstrip("\n"))
-            if line.startswith(LISTENING) and not self._ready.is_set():
-                self.port = int(line.strip().rsplit(":", 1)[1])
+            port = int(line.strip().rsplit(":", 1)[1]) if "listening on" in line else 0
+            if line.startswith(LISTENING) and not self.port:
+                self.port = port
+            elif line.startswith(REST_LISTENING) and not self.rest_port:
+                self.rest_port = port
+            if self.port and (self.rest_port or not self.rest):
                 self._ready.set()
 
     def wait_ready(self, timeout: float) -> None:
@@ -138,6 +179,16 @@ class ModelServer:
 ModelServerHandle = ModelServer  # the name the brief used; same class
 
 
+def _flag_value(args: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` in ``args`` (``--flag V`` or ``--flag=V``), or None."""
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def server_command(args: Sequence[str], host: str, python: str | None = None) -> list[str]:
     """``python -m adapter.modelserver.server --host HOST [--port 0] ARGS``."""
     command = [python or sys.executable, "-m", "adapter.modelserver.server", "--host", host]
@@ -153,15 +204,42 @@ def start_model_server(
     host: str = "127.0.0.1",
     python: str | None = None,
     env: Mapping[str, str] | None = None,
+    rest: bool = False,
 ) -> ModelServer:
     """Start ``python -m adapter.modelserver.server ARGS`` and wait for it to listen.
 
     Without ``--port`` in ``args`` the server picks a free port itself (``--port 0``).
-    ``python`` defaults to this interpreter; ``env`` is added to the environment,
-    and the repository root is put on PYTHONPATH. stderr goes to a temp file
-    (``handle.logs()``), deleted when this process exits. Raises RuntimeError if
-    it exits or is not ready within ``timeout`` seconds (default 60).
+    ``rest=True`` turns the REST API on at a free port (``--rest_api_port``; the
+    handle's ``rest_port``/``rest_url``); a ``--rest_api_port N`` in ``args``
+    does the same at N. ``python`` defaults to this interpreter; ``env`` is
+    added to the environment, and the repository root is put on PYTHONPATH.
+    stderr goes to a temp file (``handle.logs()``), deleted when this process
+    exits. Raises RuntimeError if it exits or is not ready within ``timeout``
+    seconds (default 60).
     """
+    given = _flag_value(args, "--rest_api_port")
+    pick_port = rest and given is None
+    for attempt in range(3):
+        extra = ["--rest_api_port", str(free_port(host))] if pick_port else []
+        try:
+            return _start(
+                [*args, *extra], timeout, host, python, env, rest or given not in (None, "0")
+            )
+        except RuntimeError as exc:  # another process took the free port first: pick again
+            if not (pick_port and REST_BIND_FAILED in str(exc)) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start(
+    args: Sequence[str],
+    timeout: float,
+    host: str,
+    python: str | None,
+    env: Mapping[str, str] | None,
+    rest: bool,
+) -> ModelServer:
+    """Spawn one server process and wait until it is ready."""
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO_ROOT), environment.get("PYTHONPATH", "")) if p
@@ -178,6 +256,6 @@ def start_model_server(
             cwd=str(REPO_ROOT),
         )
     _LOG_FILES.append(Path(log_name))
-    handle = ModelServer(process, host, Path(log_name))
+    handle = ModelServer(process, host, Path(log_name), rest=rest)
     handle.wait_ready(timeout)
     return handle

@@ -56,12 +56,6 @@ def test_models_dir_serves_each_subdirectory(
                 time.sleep(0.1)
 
 
-def test_rest_api_port_is_refused() -> None:
-    result = run_server("--models_dir", "/nonexistent", "--rest_api_port", "8501")
-    assert result.returncode == 2
-    assert "REST API is not supported" in result.stderr
-
-
 def test_a_model_source_is_required() -> None:
     result = run_server("--port", "0")
     assert result.returncode == 2
