@@ -122,6 +122,9 @@ def _resolve_input(
         problems.add("input.encoding", f"the registry says {spec.encoding} ({needs}), but {about}")
         return spec, live
     if encoding == "bytes":
+        if spec.dtype is not None:
+            problems.add("input.dtype", f"the registry says {spec.dtype}, but {about}")
+            return spec, live
         return dataclasses.replace(spec, tensor=tensor, encoding="bytes"), live
     dtype = dtype_name(live.dtype)
     if dtype not in INPUT_DTYPES:

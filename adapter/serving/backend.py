@@ -134,6 +134,11 @@ class Backend:
                 raise to_api_error(
                     failure, model, backend=self.name, version_requested=version_requested
                 ) from None
+            except Exception:
+                # Never leave the breaker waiting on a probe that didn't report.
+                log.exception("backend %s: call for %s failed", self.name, model.describe())
+                self.breaker.record_failure()
+                raise errors.BackendError("The model server could not be called.") from None
             self.breaker.record_success()
             return result
 

@@ -18,6 +18,7 @@ Every option here is set on purpose, for TF Serving on the other side:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import math
@@ -111,15 +112,18 @@ def channel_target(target: str) -> str:
     items = [item.strip() for item in target.split(",") if item.strip()]
     if len(items) <= 1:
         return target.strip()
+    validate_target(target)
     addresses = [address for item in items for address in _resolve(item)]
-    families = {
-        isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address) for host, _ in addresses
-    }
-    if len(families) > 1:
-        raise ValueError("a comma-separated target mixes IPv4 and IPv6 addresses")
-    if families == {True}:
-        return "ipv6:" + ",".join(f"[{host}]:{port}" for host, port in addresses)
-    return "ipv4:" + ",".join(f"{host}:{port}" for host, port in addresses)
+    # One URI holds one family: IPv4 where there is any (a dual-stack name
+    # such as localhost resolves to both), else IPv6.
+    ipv4 = [(host, port) for host, port in addresses if not _is_ipv6(host)]
+    if ipv4:
+        return "ipv4:" + ",".join(f"{host}:{port}" for host, port in ipv4)
+    return "ipv6:" + ",".join(f"[{host}]:{port}" for host, port in addresses)
+
+
+def _is_ipv6(host: str) -> bool:
+    return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
 
 
 def split_host_port(item: str) -> tuple[str, int]:
@@ -140,10 +144,15 @@ def validate_target(target: str) -> None:
             raise ValueError(f"use host:port or dns:///host:port, got {target!r}")
         split_host_port(target.removeprefix("dns:///"))
         return
+    literals = set()
     for item in items:
         if "/" in item:
             raise ValueError(f"a comma list takes plain host:port addresses, got {item!r}")
-        split_host_port(item)
+        host, _ = split_host_port(item)
+        with contextlib.suppress(ValueError):  # a host name: resolved when the channel is made
+            literals.add(_is_ipv6(host))
+    if len(literals) > 1:
+        raise ValueError(f"a comma list holds IPv4 or IPv6 addresses, not both: {target!r}")
 
 
 def _resolve(item: str) -> list[tuple[str, int]]:

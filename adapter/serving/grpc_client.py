@@ -120,7 +120,11 @@ class GrpcClient:
         parse: Callable[[bytes], ResponseT],
         timeout_s: float,
     ) -> ResponseT:
-        stub: grpc.UnaryUnaryMultiCallable[Message, ResponseT] = self._channel_here().unary_unary(
+        try:
+            channel = self._channel_here()
+        except OSError as exc:  # a name in a comma list did not resolve
+            raise RpcFailure(grpc.StatusCode.UNAVAILABLE, f"cannot resolve: {exc}") from None
+        stub: grpc.UnaryUnaryMultiCallable[Message, ResponseT] = channel.unary_unary(
             method, request_serializer=lambda m: m.SerializeToString(), response_deserializer=parse
         )
         try:

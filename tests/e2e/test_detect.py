@@ -88,3 +88,14 @@ def test_timings_are_reported(client: FlaskClient) -> None:
     assert set(timings) == {"decode", "inference", "mapping"}
     assert all(value >= 0 for value in timings.values())
     assert timings["inference"] > 0
+
+
+@pytest.mark.parametrize("model", ["digits", "digits-stretch"])
+@pytest.mark.parametrize("grey", [255, 128, 0])
+def test_a_blank_page_has_no_detections(client: FlaskClient, model: str, grey: int) -> None:
+    blank = np.full((240, 320, 3), grey, dtype=np.uint8)
+    response = client.post(
+        f"/v1/models/{model}/detect?min_score=0", data=upload(encode(blank, "PNG"))
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["detections"] == []

@@ -142,7 +142,10 @@ def train_patch_network(data: PatchSet, *, seed: int, epochs: int) -> keras.Mode
 def detect(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
     """The serving function: uint8 [N,H,W,3] -> TF OD API outputs, [N, 100] per image."""
     image, boxes, patches = propose(images)
-    logits, offsets = model(patches, training=False)
+    # One blank patch more, dropped after: oneDNN's convolutions reject an
+    # empty batch, which is what an image without ink would give.
+    padded = tf.concat([patches, tf.zeros([1, ink.PATCH_SIDE, ink.PATCH_SIDE, 1])], 0)
+    logits, offsets = (output[:-1] for output in model(padded, training=False))
     digit_probs = tf.nn.softmax(logits)[:, 1:]
     scores = tf.reduce_max(digit_probs, axis=1)
     classes = tf.cast(tf.argmax(digit_probs, axis=1) + 1, tf.float32)

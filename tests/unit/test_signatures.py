@@ -1,0 +1,411 @@
+"""The registry checked against a model's live signature, and completed from it.
+
+Registries are real YAML files read by :func:`load_registry`; signatures are
+the SignatureDefs GetModelMetadata returns, built to mirror the demo models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from adapter.config import DEMO_REGISTRY, ModelConfig, load_registry
+from adapter.serving.protos import model_metadata_pb2, tensor_pb2
+from adapter.serving.servable import SignatureDefs
+from adapter.signatures import TensorSpec, resolve
+
+DT = tensor_pb2.DataType
+Shape = tuple[int, ...] | None
+
+
+def tensor(name: str, dtype: tensor_pb2.DataType, shape: Shape) -> model_metadata_pb2.TensorInfo:
+    """A TensorInfo as TF writes it (``shape=None``: unknown rank)."""
+    if shape is None:
+        proto_shape = tensor_pb2.TensorShapeProto(unknown_rank=True)
+    else:
+        proto_shape = tensor_pb2.TensorShapeProto(
+            dim=[tensor_pb2.TensorShapeProto.Dim(size=size) for size in shape]
+        )
+    return model_metadata_pb2.TensorInfo(
+        name=f"serving_default_{name}:0", dtype=dtype, tensor_shape=proto_shape
+    )
+
+
+def signatures(
+    inputs: dict[str, tuple[tensor_pb2.DataType, Shape]],
+    outputs: dict[str, tuple[tensor_pb2.DataType, Shape]],
+    name: str = "serving_default",
+) -> SignatureDefs:
+    """A model's SignatureDefs: ``name`` and the ``__saved_model_init_op`` every SavedModel has."""
+    signature = model_metadata_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    for key, (dtype, shape) in inputs.items():
+        signature.inputs[key].CopyFrom(tensor(key, dtype, shape))
+    for key, (dtype, shape) in outputs.items():
+        signature.outputs[key].CopyFrom(tensor(key, dtype, shape))
+    init = model_metadata_pb2.SignatureDef()
+    init.outputs["__saved_model_init_op"].CopyFrom(tensor("NoOp", DT.DT_INVALID, None))
+    return {name: signature, "__saved_model_init_op": init}
+
+
+DETECTOR_OUTPUTS: dict[str, tuple[tensor_pb2.DataType, Shape]] = {
+    "detection_boxes": (DT.DT_FLOAT, (-1, 100, 4)),
+    "detection_classes": (DT.DT_FLOAT, (-1, 100)),
+    "detection_scores": (DT.DT_FLOAT, (-1, 100)),
+    "num_detections": (DT.DT_FLOAT, (-1,)),
+}
+CLASSIFIER_OUTPUTS: dict[str, tuple[tensor_pb2.DataType, Shape]] = {
+    "classes": (DT.DT_INT64, (-1,)),
+    "probabilities": (DT.DT_FLOAT, (-1, 11)),
+}
+DETECTOR = signatures({"input_tensor": (DT.DT_UINT8, (-1, -1, -1, 3))}, DETECTOR_OUTPUTS)
+CLASSIFIER = signatures({"images": (DT.DT_FLOAT, (-1, 32, 32, 3))}, CLASSIFIER_OUTPUTS)
+BYTES_CLASSIFIER = signatures({"image_bytes": (DT.DT_STRING, (-1,))}, CLASSIFIER_OUTPUTS)
+
+
+def classifier_with(input_dtype: tensor_pb2.DataType, shape: Shape) -> SignatureDefs:
+    return signatures({"images": (input_dtype, shape)}, CLASSIFIER_OUTPUTS)
+
+
+def entry(task: str, servable: str, **fields: Any) -> dict[str, Any]:
+    """A registry entry; ``input`` defaults to empty (everything from the signature)."""
+    return {"task": task, "serving": {"name": servable}, "input": {}, **fields}
+
+
+def load(tmp_path: Path, name: str, model: dict[str, Any]) -> ModelConfig:
+    """Write a one-model registry and read it back through the real parser."""
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump({"models": {name: model}}), encoding="utf-8")
+    return load_registry(path)[name]
+
+
+# --- completed from the signature ------------------------------------------------------------
+
+
+def test_a_classifier_left_to_the_signature_is_completed(tmp_path: Path) -> None:
+    config = load(tmp_path, "digit-classes", entry("classification", "digit_classifier"))
+    assert not config.input.complete
+
+    resolution = resolve(config, CLASSIFIER)
+
+    assert resolution.ok, resolution.problems
+    spec = resolution.config.input
+    assert (spec.tensor, spec.encoding, spec.dtype, spec.size) == (
+        "images",
+        "tensor",
+        "float32",
+        (32, 32),
+    )
+    assert spec.complete
+    assert spec.preprocessing is not None
+    assert spec.preprocessing.size == (32, 32)
+    assert spec.preprocessing.dtype == "float32"
+    assert spec.preprocessing.shape == (32, 32, 3)
+    assert resolution.config.outputs == {"probabilities": "probabilities", "classes": "classes"}
+    assert resolution.input == TensorSpec(DT.DT_FLOAT, (-1, 32, 32, 3))
+    assert resolution.input.describe() == "float32 (-1, 32, 32, 3)"
+    assert resolution.outputs["probabilities"].shape == (-1, 11)
+    # The rest of the entry is untouched.
+    assert resolution.config.serving == config.serving
+    assert resolution.config.task == "classification"
+
+
+def test_a_detector_with_only_a_size_is_completed(tmp_path: Path) -> None:
+    model = entry("detection", "digit_detector", input={"size": [320, 320], "resize": "letterbox"})
+    resolution = resolve(load(tmp_path, "digits", model), DETECTOR)
+
+    assert resolution.ok, resolution.problems
+    spec = resolution.config.input
+    assert (spec.tensor, spec.encoding, spec.dtype, spec.size) == (
+        "input_tensor",
+        "tensor",
+        "uint8",
+        (320, 320),
+    )
+    assert spec.preprocessing is not None
+    assert spec.preprocessing.resize == "letterbox"
+    assert resolution.config.outputs == {
+        "boxes": "detection_boxes",
+        "classes": "detection_classes",
+        "scores": "detection_scores",
+        "count": "num_detections",
+    }
+    assert resolution.input == TensorSpec(DT.DT_UINT8, (-1, -1, -1, 3))
+
+
+def test_an_optional_output_the_signature_lacks_is_left_out(tmp_path: Path) -> None:
+    outputs = {key: value for key, value in DETECTOR_OUTPUTS.items() if key != "num_detections"}
+    live = signatures({"input_tensor": (DT.DT_UINT8, (-1, -1, -1, 3))}, outputs)
+    model = entry("detection", "digit_detector", input={"size": [320, 320]})
+    resolution = resolve(load(tmp_path, "digits", model), live)
+    assert resolution.ok, resolution.problems
+    assert "count" not in resolution.config.outputs
+
+
+def test_a_string_input_is_fed_the_original_bytes(tmp_path: Path) -> None:
+    model = entry("classification", "digit_classifier_bytes")
+    resolution = resolve(load(tmp_path, "digit-classes-bytes", model), BYTES_CLASSIFIER)
+    assert resolution.ok, resolution.problems
+    spec = resolution.config.input
+    assert (spec.tensor, spec.encoding) == ("image_bytes", "bytes")
+    assert spec.complete
+    assert spec.preprocessing is None
+
+
+def test_an_nchw_input_is_read_as_batch_channels_height_width(tmp_path: Path) -> None:
+    live = classifier_with(DT.DT_FLOAT, (-1, 3, 24, 32))
+    model = entry("classification", "digit_classifier", input={"layout": "nchw"})
+    resolution = resolve(load(tmp_path, "digit-classes", model), live)
+    assert resolution.ok, resolution.problems
+    spec = resolution.config.input
+    assert spec.size == (32, 24)  # (width, height)
+    assert spec.preprocessing is not None
+    assert spec.preprocessing.shape == (3, 24, 32)
+
+
+def test_a_gray_input_is_completed(tmp_path: Path) -> None:
+    live = classifier_with(DT.DT_FLOAT, (-1, 28, 28, 1))
+    model = entry("classification", "digit_classifier", input={"color": "gray"})
+    resolution = resolve(load(tmp_path, "digit-classes", model), live)
+    assert resolution.ok, resolution.problems
+    assert resolution.config.input.preprocessing is not None
+    assert resolution.config.input.preprocessing.shape == (28, 28, 1)
+
+
+def test_an_input_of_unknown_rank_takes_the_registrys_size(tmp_path: Path) -> None:
+    live = classifier_with(DT.DT_FLOAT, None)
+    model = entry("classification", "digit_classifier", input={"size": [64, 48]})
+    resolution = resolve(load(tmp_path, "digit-classes", model), live)
+    assert resolution.ok, resolution.problems
+    assert resolution.config.input.size == (64, 48)
+    assert resolution.input == TensorSpec(DT.DT_FLOAT, None)
+
+
+# --- given fields that agree -----------------------------------------------------------------
+
+
+def test_a_fully_given_entry_that_agrees_is_unchanged(tmp_path: Path) -> None:
+    model = entry(
+        "classification",
+        "digit_classifier",
+        input={"tensor": "images", "encoding": "tensor", "dtype": "float32", "size": [32, 32]},
+        outputs={"classes": "classes", "probabilities": "probabilities"},
+    )
+    config = load(tmp_path, "digit-classes", model)
+    assert config.input.complete
+    resolution = resolve(config, CLASSIFIER)
+    assert resolution.ok, resolution.problems
+    assert resolution.config == config
+
+
+def test_a_size_is_width_then_height(tmp_path: Path) -> None:
+    live = classifier_with(DT.DT_FLOAT, (-1, 24, 32, 3))  # height 24, width 32
+    model = entry("classification", "digit_classifier", input={"size": [32, 24]})
+    resolution = resolve(load(tmp_path, "digit-classes", model), live)
+    assert resolution.ok, resolution.problems
+    assert resolution.config.input.size == (32, 24)
+
+
+def test_outputs_named_in_the_registry_are_used(tmp_path: Path) -> None:
+    live = signatures(
+        {"images": (DT.DT_FLOAT, (-1, 32, 32, 3))},
+        {"logits_softmax": (DT.DT_FLOAT, (-1, 11)), "classes": (DT.DT_INT64, (-1,))},
+    )
+    model = entry("classification", "digit_classifier", outputs={"probabilities": "logits_softmax"})
+    resolution = resolve(load(tmp_path, "digit-classes", model), live)
+    assert resolution.ok, resolution.problems
+    assert resolution.config.outputs == {"probabilities": "logits_softmax", "classes": "classes"}
+
+
+def test_the_demo_registry_agrees_with_the_demo_models() -> None:
+    live = {
+        "digit_detector": DETECTOR,
+        "digit_classifier": CLASSIFIER,
+        "digit_classifier_bytes": BYTES_CLASSIFIER,
+    }
+    for name, config in load_registry(DEMO_REGISTRY).items():
+        resolution = resolve(config, live[config.serving.name])
+        assert resolution.ok, (name, resolution.problems)
+
+
+# --- disagreements: one problem each, naming model and field ----------------------------------
+
+TWO_INPUTS = signatures(
+    {"images": (DT.DT_FLOAT, (-1, 32, 32, 3)), "mask": (DT.DT_FLOAT, (-1, 32, 32, 1))},
+    CLASSIFIER_OUTPUTS,
+)
+NO_PROBABILITIES = signatures(
+    {"images": (DT.DT_FLOAT, (-1, 32, 32, 3))}, {"classes": (DT.DT_INT64, (-1,))}
+)
+NO_SCORES = signatures(
+    {"input_tensor": (DT.DT_UINT8, (-1, -1, -1, 3))},
+    {key: value for key, value in DETECTOR_OUTPUTS.items() if key != "detection_scores"},
+)
+CLASSIFICATION, DETECTION = "classification", "detection"
+
+PROBLEMS = [
+    pytest.param(
+        CLASSIFICATION, {}, {}, TWO_INPUTS,
+        "input.tensor", ["2 inputs", "images, mask", "name one"],
+        id="several-inputs-none-named",
+    ),
+    pytest.param(
+        CLASSIFICATION, {"tensor": "pixels"}, {}, CLASSIFIER,
+        "input.tensor", ["'pixels' is not an input", "images"],
+        id="named-input-missing",
+    ),
+    pytest.param(
+        CLASSIFICATION, {}, {}, classifier_with(DT.DT_FLOAT, (-1, 32, 32)),
+        "input.tensor", ["4 dimensions"],
+        id="not-an-image-rank",
+    ),
+    pytest.param(
+        CLASSIFICATION, {}, {}, classifier_with(DT.DT_INT32, (-1, 32, 32, 3)),
+        "input.dtype", ["int32", "uint8 or float32"],
+        id="live-dtype-int32",
+    ),
+    pytest.param(
+        DETECTION, {"dtype": "float32", "size": [320, 320]}, {}, DETECTOR,
+        "input.dtype", ["registry says float32", "uint8"],
+        id="dtype-disagrees",
+    ),
+    pytest.param(
+        CLASSIFICATION, {"size": [28, 28]}, {}, CLASSIFIER,
+        "input.size", ["[28, 28]", "[32, 32]"],
+        id="size-vs-static-shape",
+    ),
+    pytest.param(
+        CLASSIFICATION, {"size": [24, 32]}, {}, classifier_with(DT.DT_FLOAT, (-1, 24, 32, 3)),
+        "input.size", ["[24, 32]", "[32, 24]"],
+        id="size-width-height-swapped",
+    ),
+    pytest.param(
+        DETECTION, {}, {}, DETECTOR,
+        "input.size", ["fixes no size", "give one"],
+        id="dynamic-size-none-given",
+    ),
+    pytest.param(
+        CLASSIFICATION, {}, {}, classifier_with(DT.DT_FLOAT, None),
+        "input.size", ["unknown rank", "give one"],
+        id="unknown-rank-none-given",
+    ),
+    pytest.param(
+        CLASSIFICATION, {"color": "gray"}, {}, CLASSIFIER,
+        "input.color", ["3 channels", "gray"],
+        id="gray-vs-3-channels",
+    ),
+    pytest.param(
+        CLASSIFICATION, {"encoding": "bytes"}, {}, CLASSIFIER,
+        "input.encoding", ["registry says bytes", "float32"],
+        id="bytes-vs-float-input",
+    ),
+    pytest.param(
+        CLASSIFICATION, {"encoding": "tensor"}, {}, BYTES_CLASSIFIER,
+        "input.encoding", ["registry says tensor", "string"],
+        id="tensor-vs-string-input",
+    ),
+    pytest.param(
+        CLASSIFICATION, {}, {}, NO_PROBABILITIES,
+        "outputs.probabilities", ["no output named 'probabilities'", "classes"],
+        id="required-output-missing",
+    ),
+    pytest.param(
+        CLASSIFICATION, {}, {"probabilities": "probs"}, CLASSIFIER,
+        "outputs.probabilities", ["'probs' is not an output", "classes, probabilities"],
+        id="output-misnamed",
+    ),
+    pytest.param(
+        CLASSIFICATION, {}, {"classes": "labels"}, CLASSIFIER,
+        "outputs.classes", ["'labels' is not an output"],
+        id="optional-output-misnamed",
+    ),
+    pytest.param(
+        DETECTION, {"size": [320, 320]}, {}, NO_SCORES,
+        "outputs.scores", ["'detection_scores'"],
+        id="detector-scores-missing",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("task", "input_fields", "outputs", "live", "field", "fragments"), PROBLEMS
+)
+def test_each_disagreement_is_one_problem_naming_model_and_field(
+    tmp_path: Path,
+    task: str,
+    input_fields: dict[str, Any],
+    outputs: dict[str, str],
+    live: SignatureDefs,
+    field: str,
+    fragments: list[str],
+) -> None:
+    model = entry(task, "servable", input=input_fields, outputs=outputs)
+    config = load(tmp_path, "pets", model)
+
+    resolution = resolve(config, live)
+
+    assert not resolution.ok
+    assert len(resolution.problems) == 1, resolution.problems
+    (problem,) = resolution.problems
+    assert problem.startswith(f"model pets: {field}: "), problem
+    for fragment in fragments:
+        assert fragment in problem, (fragment, problem)
+    assert resolution.config is config  # nothing half-completed is served
+
+
+def test_a_missing_signature_lists_the_public_ones(tmp_path: Path) -> None:
+    model = entry("classification", "digit_classifier")
+    model["serving"]["signature"] = "predict"
+    config = load(tmp_path, "pets", model)
+    live = {**CLASSIFIER, **signatures({"x": (DT.DT_FLOAT, (-1,))}, {}, name="embed")}
+
+    resolution = resolve(config, live)
+
+    assert resolution.problems == (
+        "model pets: serving.signature: the model has no signature 'predict' "
+        "(it has: embed, serving_default)",
+    )
+
+
+def test_a_model_with_only_the_init_op_has_no_signatures(tmp_path: Path) -> None:
+    config = load(tmp_path, "pets", entry("classification", "digit_classifier"))
+    live = {"__saved_model_init_op": CLASSIFIER["__saved_model_init_op"]}
+    (problem,) = resolve(config, live).problems
+    assert problem.startswith("model pets: serving.signature: ")
+    assert "(it has: none)" in problem
+
+
+def test_normalization_for_a_uint8_input_is_a_problem_naming_the_model(tmp_path: Path) -> None:
+    model = entry(
+        "detection",
+        "digit_detector",
+        input={"size": [320, 320], "mean": [127.5], "std": [127.5]},
+    )
+    config = load(tmp_path, "digits", model)  # fine until the signature says uint8
+
+    resolution = resolve(config, DETECTOR)
+
+    assert not resolution.ok
+    (problem,) = resolution.problems
+    assert problem.startswith("model digits: input: "), problem
+    assert "float32" in problem
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    model = entry("detection", "digit_detector", input={"dtype": "float32"})
+    live = signatures({"input_tensor": (DT.DT_UINT8, (-1, -1, -1, 3))}, {})
+    problems = resolve(load(tmp_path, "digits", model), live).problems
+    fields = sorted(problem.split(": ")[1] for problem in problems)
+    assert fields == ["input.dtype", "outputs.boxes", "outputs.classes", "outputs.scores"]
+    assert all(problem.startswith("model digits: ") for problem in problems)
+
+
+def test_a_numeric_dtype_for_a_string_input_is_a_problem(tmp_path: Path) -> None:
+    model = entry("classification", "digit_classifier_bytes", input={"dtype": "uint8"})
+    resolution = resolve(load(tmp_path, "pets", model), BYTES_CLASSIFIER)
+    assert len(resolution.problems) == 1, resolution.problems
+    assert resolution.problems[0].startswith(
+        ("model pets: input.dtype: ", "model pets: input.encoding: ")
+    )
