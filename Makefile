@@ -73,6 +73,7 @@ protos: setup
 bench: models
 	$(PY) bench/coldstart.py
 	$(PY) bench/preprocess.py
+	$(PY) bench/transport.py
 
 # Fuzz the Rust decode entry point with libFuzzer (cargo-fuzz, nightly) for
 # FUZZ_SECONDS; new inputs go to rust_ext/fuzz/work, crashes to fuzz/artifacts.
