@@ -81,14 +81,13 @@ class BackendPool:
         if not isinstance(backend.transport, GrpcClient):
             return
         cap = self.settings.grpc_max_message_bytes
+        outputs = [
+            tensor_bytes(spec.dtype, spec.shape, batch=1) for spec in resolution.outputs.values()
+        ]
         need = (
             message_bytes([self._input_bytes(resolution)], cap=cap),
-            message_bytes(
-                [tensor_bytes(spec.dtype, spec.shape or (), batch=1) if spec.shape is not None
-                 else None for spec in resolution.outputs.values()],
-                cap=cap,
-            ),
-        )  # fmt: skip
+            message_bytes(outputs, cap=cap),
+        )
         with self._lock:
             per_model = self._limits.setdefault(config.backend, {})
             per_model[config.name] = need
@@ -105,11 +104,6 @@ class BackendPool:
         width, height = spec.preprocessing.size
         channels = 1 if spec.preprocessing.color == "gray" else 3
         return width * height * channels * _BYTES_PER_ITEM[spec.preprocessing.dtype] + 64
-
-    def backends(self) -> dict[BackendAddress, Backend]:
-        """The backends made so far."""
-        with self._lock:
-            return dict(self._backends)
 
 
 class Catalog:

@@ -48,13 +48,6 @@ class InputSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     preprocessing: Preprocessing | None = None
 
-    @property
-    def complete(self) -> bool:
-        """True when nothing is left for the signature to fill in."""
-        if self.tensor is None or self.encoding is None:
-            return False
-        return self.encoding == "bytes" or self.preprocessing is not None
-
 
 @dataclass(frozen=True)
 class BackendAddress:

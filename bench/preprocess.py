@@ -72,7 +72,7 @@ from PIL import Image  # noqa: E402
 from PIL import __version__ as pillow_version  # noqa: E402
 
 from adapter.imaging import decode_resize  # noqa: E402
-from bench import photos  # noqa: E402
+from bench import charts, photos  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / ".work"
@@ -562,33 +562,17 @@ def markdown(rows: list[dict[str, Any]], threads: dict[str, Any], meta: dict[str
     return "\n".join(lines) + "\n"
 
 
-def _bars(ax: Any, labels: list[str], values: list[float], colours: list[str], xlabel: str) -> None:
-    """Horizontal bars, first label on top, each with its value written at its end."""
-    ax.barh(labels, values, color=colours)
-    ax.invert_yaxis()
-    for y, value in enumerate(values):
-        ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
-    ax.set_xlim(0, max(values) * 1.25)
-    ax.set_xlabel(xlabel)
-
-
 def chart(
     rows: list[dict[str, Any]], threads: dict[str, Any], meta: dict[str, Any], path: Path
 ) -> None:
     """A bar chart per row (ms per image, ours highlighted) on a 2x3 grid, written to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ours_colour, peer_colour = "#d95f02", "#9e9e9e"
-    fig, grid = plt.subplots(2, 3, figsize=(15, 7.5))
+    fig, grid = charts.pyplot().subplots(2, 3, figsize=(15, 7.5))
     axes = list(grid.flat)
     for ax, row in zip(axes, rows, strict=False):
         names = list(row["contenders"])
         values = [row["contenders"][n]["ms_median"] for n in names]
-        colours = [ours_colour if n == OURS else peer_colour for n in names]
-        _bars(ax, names, values, colours, "ms per image (lower is better)")
+        colours = [charts.OURS_COLOUR if n == OURS else charts.PEER_COLOUR for n in names]
+        charts.bars(ax, names, values, colours, "ms per image (lower is better)")
         ax.set_title(
             f"{row['row']}. {row['title']}\nours vs {row['fastest_peer']}: "
             f"{_faster(row['ours_vs_fastest_peer'])} (target {row['target']:.1f}x)",
@@ -600,27 +584,22 @@ def chart(
         for n, key in ((1, "ms_per_image_1_thread"), (2, "ms_per_image_2_threads")):
             labels.append(f"{name}, {n} thread{'s' if n > 1 else ''}")
             values.append(result[key])
-            colours.append(ours_colour if name == OURS else peer_colour)
-    _bars(ax, labels, values, colours, "ms per image, wall clock (lower is better)")
+            colours.append(charts.OURS_COLOUR if name == OURS else charts.PEER_COLOUR)
+    charts.bars(ax, labels, values, colours, "ms per image, wall clock (lower is better)")
     ratio = threads["contenders"][OURS]["throughput_ratio"]
     ax.set_title(
         f"{THREADS_KEY}. {THREADS_TITLE}\nours: 2 threads {ratio:.2f}x the throughput "
         f"(target {THREADS_TARGET:.1f}x)",
         fontsize=8,
     )
-    for ax in axes:
-        ax.tick_params(labelsize=8)
     for ax in axes[len(rows) + 1 :]:
         ax.axis("off")
-    quick = ", --quick smoke run: not for quoting" if meta["quick"] else ""
-    fig.suptitle(
+    quick = charts.QUICK_NOTE if meta["quick"] else ""
+    title = (
         f"Image bytes -> model input, one thread each, median of {meta['runs']} runs "
-        f"(orange: ours, grey: peers{quick})",
-        fontsize=10,
+        f"(orange: ours, grey: peers{quick})"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    charts.finish(fig, axes, title, path)
 
 
 # --------------------------------------------------------------------------- main

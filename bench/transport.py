@@ -78,7 +78,7 @@ from adapter.serving import codec  # noqa: E402
 from adapter.serving.grpc_client import GrpcClient  # noqa: E402
 from adapter.serving.protos import predict_pb2  # noqa: E402
 from adapter.serving.servable import ModelRef  # noqa: E402
-from bench import photos  # noqa: E402
+from bench import charts, photos  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / ".work"
@@ -553,23 +553,13 @@ def chart(
     path: Path,
 ) -> None:
     """Round trips per row (log ms) and request building (µs), ours highlighted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ours_colour, peer_colour = "#d95f02", "#9e9e9e"
-    fig, axes = plt.subplots(1, len(round_trips) + 1, figsize=(16, 4.5))
+    fig, axes = charts.pyplot().subplots(1, len(round_trips) + 1, figsize=(16, 4.5))
     for ax, row in zip(axes, round_trips, strict=False):
         names = list(row["contenders"])
         values = [row["contenders"][n]["ms_median"] for n in names]
-        ax.barh(names, values, color=[ours_colour if "ours" in n else peer_colour for n in names])
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        for y, value in enumerate(values):
-            ax.text(value, y, f" {_ms(value)}", va="center", fontsize=8)
-        ax.set_xlim(min(values) / 2, max(values) * 4)
-        ax.set_xlabel("ms per round trip, log scale (lower is better)")
+        colours = [charts.OURS_COLOUR if "ours" in n else charts.PEER_COLOUR for n in names]
+        xlabel = "ms per round trip, log scale (lower is better)"
+        charts.bars(ax, names, values, colours, xlabel, text=_ms, log=True)
         ax.set_title(
             f"{row['row']}. {row['title']}: gRPC (ours) vs REST JSON "
             f"{_faster(row['ours_vs_rest_json'])}",
@@ -583,25 +573,18 @@ def chart(
                 continue
             labels.append(f"{row['title']}: {name}")
             values.append(result["us_median"])
-            colours.append(ours_colour if name == BUILD_OURS else peer_colour)
-    ax.barh(labels, values, color=colours)
-    ax.invert_yaxis()
-    for y, value in enumerate(values):
-        ax.text(value, y, f" {value:,.0f}", va="center", fontsize=8)
-    ax.set_xlim(0, max(values) * 1.3)
-    ax.set_xlabel("µs to build + serialize the PredictRequest")
+            colours.append(charts.OURS_COLOUR if name == BUILD_OURS else charts.PEER_COLOUR)
+    charts.bars(
+        ax, labels, values, colours, "µs to build + serialize the PredictRequest",
+        text=lambda value: f"{value:,.0f}",
+    )  # fmt: skip
     ax.set_title("Request building: ours vs TensorFlow", fontsize=9)
-    for ax in axes:
-        ax.tick_params(labelsize=8)
-    quick = ", --quick smoke run: not for quoting" if meta["quick"] else ""
-    fig.suptitle(
+    quick = charts.QUICK_NOTE if meta["quick"] else ""
+    title = (
         f"Transport to the local model server, median of {meta['runs']} runs "
-        f"(orange: the adapter's paths{quick})",
-        fontsize=10,
+        f"(orange: the adapter's paths{quick})"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    charts.finish(fig, axes, title, path)
 
 
 # --------------------------------------------------------------------------- main

@@ -166,15 +166,16 @@ def _resolve(item: str) -> list[tuple[str, int]]:
     return sorted({(str(info[4][0]), port) for info in infos})
 
 
-def tensor_bytes(dtype: int, shape: Sequence[int], *, batch: int) -> int | None:
+def tensor_bytes(dtype: int, shape: Sequence[int] | None, *, batch: int) -> int | None:
     """An upper bound of one tensor's size on the wire; None when it can't be known.
 
     ``-1`` in the first dimension is the batch; any other unknown dimension,
-    an unknown rank or a string dtype make the size unknowable.
+    an unknown rank (``shape`` None) or a string dtype make the size unknowable;
+    ``()`` is a scalar.
     """
     per_element = _WIRE_BYTES.get(dtype)
-    if per_element is None or not shape:
-        return None if per_element is None else per_element
+    if per_element is None or shape is None:
+        return None
     dims = [batch if (index == 0 and size < 0) else size for index, size in enumerate(shape)]
     if any(size < 0 for size in dims):
         return None

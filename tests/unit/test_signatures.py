@@ -86,7 +86,7 @@ def load(tmp_path: Path, name: str, model: dict[str, Any]) -> ModelConfig:
 
 def test_a_classifier_left_to_the_signature_is_completed(tmp_path: Path) -> None:
     config = load(tmp_path, "digit-classes", entry("classification", "digit_classifier"))
-    assert not config.input.complete
+    assert config.input.tensor is None and config.input.preprocessing is None
 
     resolution = resolve(config, CLASSIFIER)
 
@@ -98,7 +98,6 @@ def test_a_classifier_left_to_the_signature_is_completed(tmp_path: Path) -> None
         "float32",
         (32, 32),
     )
-    assert spec.complete
     assert spec.preprocessing is not None
     assert spec.preprocessing.size == (32, 32)
     assert spec.preprocessing.dtype == "float32"
@@ -150,7 +149,6 @@ def test_a_string_input_is_fed_the_original_bytes(tmp_path: Path) -> None:
     assert resolution.ok, resolution.problems
     spec = resolution.config.input
     assert (spec.tensor, spec.encoding) == ("image_bytes", "bytes")
-    assert spec.complete
     assert spec.preprocessing is None
 
 
@@ -194,7 +192,7 @@ def test_a_fully_given_entry_that_agrees_is_unchanged(tmp_path: Path) -> None:
         outputs={"classes": "classes", "probabilities": "probabilities"},
     )
     config = load(tmp_path, "digit-classes", model)
-    assert config.input.complete
+    assert config.input.preprocessing is not None  # nothing left to fill in
     resolution = resolve(config, CLASSIFIER)
     assert resolution.ok, resolution.problems
     assert resolution.config == config
