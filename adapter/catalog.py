@@ -81,8 +81,10 @@ class BackendPool:
         if not isinstance(backend.transport, GrpcClient):
             return
         cap = self.settings.grpc_max_message_bytes
+        batch = self.settings.max_batch_images  # a batch request is one Predict
         outputs = [
-            tensor_bytes(spec.dtype, spec.shape, batch=1) for spec in resolution.outputs.values()
+            tensor_bytes(spec.dtype, spec.shape, batch=batch)
+            for spec in resolution.outputs.values()
         ]
         need = (
             message_bytes([self._input_bytes(resolution)], cap=cap),
@@ -103,7 +105,8 @@ class BackendPool:
             return None
         width, height = spec.preprocessing.size
         channels = 1 if spec.preprocessing.color == "gray" else 3
-        return width * height * channels * _BYTES_PER_ITEM[spec.preprocessing.dtype] + 64
+        image = width * height * channels * _BYTES_PER_ITEM[spec.preprocessing.dtype]
+        return image * self.settings.max_batch_images + 64
 
 
 class Catalog:
@@ -161,26 +164,38 @@ class Catalog:
 
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Per model: ready or not, its state, version and problems (for ``/readyz``)."""
-        timeout_s = self.settings.status_timeout_s
         servables: dict[tuple[BackendAddress, ModelRef], dict[str, Any]] = {}
-        report: dict[str, dict[str, Any]] = {}
-        for name, config in self.settings.models.items():
-            key = (config.backend, config.serving)
-            if key not in servables:  # models sharing a servable ask once
-                servables[key] = self._servable_state(config, Deadline(timeout_s))
-            state = dict(servables[key])
-            if state["ready"]:
-                try:
-                    resolution = self.resolution(config, Deadline(timeout_s))
-                except errors.ApiError as exc:
-                    state.update(ready=False, state=_failure_state(exc))
-                else:
-                    if not resolution.ok:
-                        state.update(ready=False, state="MISCONFIGURED")
-                        state["problems"] = list(resolution.problems)
-            state["circuit"] = self.backend(config).breaker.state
-            report[name] = state
-        return report
+        return {
+            name: self.state(config, servables) for name, config in self.settings.models.items()
+        }
+
+    def state(
+        self,
+        config: ModelConfig,
+        servables: dict[tuple[BackendAddress, ModelRef], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """One model's readiness: ``ready``, ``state``, ``version``, ``circuit``, ``problems``.
+
+        ``servables`` caches servable states across calls, so models sharing a
+        servable ask the backend once.
+        """
+        timeout_s = self.settings.status_timeout_s
+        servables = {} if servables is None else servables
+        key = (config.backend, config.serving)
+        if key not in servables:
+            servables[key] = self._servable_state(config, Deadline(timeout_s))
+        state = dict(servables[key])
+        if state["ready"]:
+            try:
+                resolution = self.resolution(config, Deadline(timeout_s))
+            except errors.ApiError as exc:
+                state.update(ready=False, state=_failure_state(exc))
+            else:
+                if not resolution.ok:
+                    state.update(ready=False, state="MISCONFIGURED")
+                    state["problems"] = list(resolution.problems)
+        state["circuit"] = self.backend(config).breaker.state
+        return state
 
     def _servable_state(self, config: ModelConfig, deadline: Deadline) -> dict[str, Any]:
         backend = self.backend(config)

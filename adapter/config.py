@@ -104,7 +104,9 @@ class Settings:
     max_image_pixels: int = 64_000_000
     max_image_side: int = 16384
     grpc_max_message_bytes: int = 64 * 1024 * 1024
+    max_batch_images: int = 16
     backend_policy: BackendPolicy = field(default_factory=BackendPolicy)
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no key needed
     log_level: str = "INFO"
 
 
@@ -173,6 +175,30 @@ def _backend_policy(env: Mapping[str, str]) -> BackendPolicy:
     )
 
 
+MIN_API_KEY_LENGTH = 16
+
+
+def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Keys from ``ADAPTER_API_KEYS`` (comma-separated) and ``ADAPTER_API_KEYS_FILE``
+    (one per line; blank lines and ``#`` comments skipped). Never echoed in errors."""
+    keys = [key.strip() for key in (env.get("ADAPTER_API_KEYS") or "").split(",")]
+    path = env.get("ADAPTER_API_KEYS_FILE")
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"ADAPTER_API_KEYS_FILE: cannot read {path}: {exc}") from None
+        keys += [line.strip() for line in lines if not line.lstrip().startswith("#")]
+    keys = [key for key in keys if key]
+    for number, key in enumerate(keys, 1):
+        if len(key) < MIN_API_KEY_LENGTH or not key.isprintable() or " " in key:
+            raise ConfigError(
+                f"API key {number} is invalid: keys are at least {MIN_API_KEY_LENGTH} "
+                "printable characters without spaces"
+            )
+    return tuple(dict.fromkeys(keys))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``ADAPTER_*`` variables and the registry they point at (defaults: the demo)."""
     env = os.environ if environ is None else environ
@@ -195,7 +221,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         grpc_max_message_bytes=int(
             _env_number(env, "ADAPTER_GRPC_MAX_MESSAGE_BYTES", 64 * 2**20, 4 * 2**20)
         ),
+        max_batch_images=int(_env_number(env, "ADAPTER_MAX_BATCH_IMAGES", 16, 1)),
         backend_policy=_backend_policy(env),
+        api_keys=_api_keys(env),
         log_level=(env.get("ADAPTER_LOG_LEVEL") or "INFO").upper(),
     )
 

@@ -69,6 +69,15 @@ class BadRequest(ApiError):
     status, slug, title = 400, "bad-request", "Malformed request"
 
 
+class Unauthorized(ApiError):
+    """API keys are on and the request has none, or a wrong one (401)."""
+
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="tfs-adapter"'})
+
+
 class NotFound(ApiError):
     """No such route (404)."""
 
@@ -87,6 +96,12 @@ class MethodNotAllowed(ApiError):
     status, slug, title = 405, "method-not-allowed", "Method not allowed"
 
 
+class NotAcceptable(ApiError):
+    """The ``Accept`` header asks for no representation this endpoint has (406)."""
+
+    status, slug, title = 406, "not-acceptable", "Not acceptable"
+
+
 class PayloadTooLarge(ApiError):
     """The upload is larger than the configured limit (413)."""
 
@@ -97,6 +112,12 @@ class UnsupportedImage(ApiError):
     """The upload is not an image format the service decodes (415)."""
 
     status, slug, title = 415, "unsupported-image", "Unsupported image"
+
+
+class UnsupportedMediaType(ApiError):
+    """The request body's ``Content-Type`` is not one the endpoint reads (415)."""
+
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 class InvalidImage(ApiError):

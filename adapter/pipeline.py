@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy.typing as npt
 from adapter import errors, imaging
 from adapter.catalog import Catalog
 from adapter.config import ModelConfig, Settings
-from adapter.mapping.classification import Classification, map_classification
+from adapter.mapping.classification import DEFAULT_TOP_K, Classification, map_classification
 from adapter.mapping.detection import Detection, DetectionOptions, Frame, map_detections
 from adapter.serving.resilience import Deadline
 from adapter.serving.servable import ModelRef, Prediction
@@ -96,6 +96,29 @@ def _ms(seconds: float) -> float:
 
 
 @dataclass(frozen=True)
+class ClassifyOptions:
+    """What to return: the ``top_k`` best classes (default 5), of the ``labels`` named."""
+
+    top_k: int = DEFAULT_TOP_K
+    labels: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One batch's model, per-image outcome (tensor and outputs, or a 4xx) and timings."""
+
+    config: ModelConfig
+    model: ModelInfo
+    items: list[tuple[_Prepared, Mapping[str, npt.NDArray[Any]]] | errors.ApiError]
+    decode_ms: float
+    inference_ms: float
+
+    def timings(self, mapping_ms: float) -> Timings:
+        """An image's timings: the batch's decode and inference, its own mapping."""
+        return Timings(decode=self.decode_ms, inference=self.inference_ms, mapping=mapping_ms)
+
+
+@dataclass(frozen=True)
 class Call:
     """How one request calls its model: the deadline, and a version the request picked."""
 
@@ -120,56 +143,106 @@ class Pipeline:
         """Look a public model up; 404 if unknown or not of ``task``."""
         return self.catalog.model(name, task)
 
-    def detect(self, name: str, data: bytes, options: DetectionOptions, call: Call) -> DetectResult:
-        """Detect objects in one encoded image with model ``name``."""
-        config, prepared, prediction, timings = self._infer(name, "detection", data, call)
-        start = time.perf_counter()
-        detections = map_detections(
-            *self._detection_outputs(config, prediction.outputs),
-            frame=prepared.frame,
-            labels=config.labels,
-            options=options,
-        )
-        timings.mapping = _ms(time.perf_counter() - start)
-        return DetectResult(
-            model=ModelInfo(name, prediction.model_version),
-            image=prepared.image_size,
-            detections=detections,
-            timings_ms=timings,
-        )
+    def detect(
+        self, name: str, images: Sequence[bytes], options: DetectionOptions, call: Call
+    ) -> list[DetectResult | errors.ApiError]:
+        """Detect objects in each encoded image with model ``name``, as one batch.
 
-    def classify(self, name: str, data: bytes, top_k: int, call: Call) -> ClassifyResult:
-        """Classify one encoded image with model ``name``; the ``top_k`` best classes."""
-        config, prepared, prediction, timings = self._infer(name, "classification", data, call)
-        start = time.perf_counter()
-        classifications = map_classification(
-            self._output(config, prediction.outputs, "probabilities")[0],
-            labels=config.labels,
-            top_k=top_k,
-            background_class=config.background_class,
-        )
-        timings.mapping = _ms(time.perf_counter() - start)
-        return ClassifyResult(
-            model=ModelInfo(name, prediction.model_version),
-            image=prepared.image_size,
-            classifications=classifications,
-            timings_ms=timings,
-        )
+        An image that can't be decoded gets its 4xx error in its place; a
+        backend failure raises, as it fails them all.
+        """
+        config = self.model(name, "detection")
+        self._check_labels(config, options.labels)
+        run = self._infer(config, images, call)
+        config = run.config  # completed from the model's signature
+        results: list[DetectResult | errors.ApiError] = []
+        for item in run.items:
+            if isinstance(item, errors.ApiError):
+                results.append(item)
+                continue
+            prepared, outputs = item
+            start = time.perf_counter()
+            detections = map_detections(
+                *self._detection_outputs(config, outputs),
+                frame=prepared.frame,
+                labels=config.labels,
+                options=options,
+            )
+            timings = run.timings(_ms(time.perf_counter() - start))
+            results.append(
+                DetectResult(run.model, prepared.image_size, detections, timings_ms=timings)
+            )
+        return results
 
-    def _infer(
-        self, name: str, task: str, data: bytes, call: Call
-    ) -> tuple[ModelConfig, _Prepared, Prediction, Timings]:
-        """Decode (or pass through) the image and run Predict, timing both."""
-        config = self.model(name, task)
+    def classify(
+        self, name: str, images: Sequence[bytes], options: ClassifyOptions, call: Call
+    ) -> list[ClassifyResult | errors.ApiError]:
+        """Classify each encoded image with model ``name``, as one batch (errors as detect)."""
+        config = self.model(name, "classification")
+        self._check_labels(config, options.labels)
+        run = self._infer(config, images, call)
+        config = run.config  # completed from the model's signature
+        results: list[ClassifyResult | errors.ApiError] = []
+        for item in run.items:
+            if isinstance(item, errors.ApiError):
+                results.append(item)
+                continue
+            prepared, outputs = item
+            start = time.perf_counter()
+            classifications = map_classification(
+                self._output(config, outputs, "probabilities")[0],
+                labels=config.labels,
+                top_k=options.top_k,
+                background_class=config.background_class,
+                only=options.labels,
+            )
+            timings = run.timings(_ms(time.perf_counter() - start))
+            results.append(
+                ClassifyResult(run.model, prepared.image_size, classifications, timings_ms=timings)
+            )
+        return results
+
+    def _check_labels(self, config: ModelConfig, wanted: frozenset[str] | None) -> None:
+        """422 naming ``labels`` if the filter names a label the model doesn't have."""
+        if wanted is None:
+            return
+        known = {config.labels.name(class_id) for class_id in range(len(config.labels))}
+        unknown = sorted(wanted - known) if known else []
+        if unknown:
+            names = ", ".join(repr(label) for label in unknown)
+            raise errors.ValidationFailed(
+                f"Model {config.name!r} has no label {names}; see GET /v1/models/{config.name}.",
+                errors={"labels": [f"Unknown label(s): {names}."]},
+            )
+
+    def _infer(self, config: ModelConfig, images: Sequence[bytes], call: Call) -> _Run:
+        """Decode (or pass through) the images and run one Predict, timing both."""
         ref = self._servable(config, call.version)
         config = self.catalog.ready_config(config, call.deadline)
         start = time.perf_counter()
-        prepared = self._prepare(config, data)
+        prepared = self._prepare(config, images)
         decoded = time.perf_counter()
-        prediction = self._predict(config, ref, prepared, call)
+        good = [item for item in prepared if isinstance(item, _Prepared)]
+        version: int | None = None
+        rows: list[Mapping[str, npt.NDArray[Any]] | errors.ApiError] = []
+        if good:
+            version, rows = self._predict(config, ref, good, call)
         done = time.perf_counter()
-        timings = Timings(decode=_ms(decoded - start), inference=_ms(done - decoded))
-        return config, prepared, prediction, timings
+        answers = iter(rows)
+        items: list[tuple[_Prepared, Mapping[str, npt.NDArray[Any]]] | errors.ApiError] = []
+        for item in prepared:
+            if isinstance(item, errors.ApiError):
+                items.append(item)
+                continue
+            answer = next(answers)
+            items.append(answer if isinstance(answer, errors.ApiError) else (item, answer))
+        return _Run(
+            config=config,
+            model=ModelInfo(config.name, version),
+            items=items,
+            decode_ms=_ms(decoded - start),
+            inference_ms=_ms(done - decoded),
+        )
 
     def _servable(self, config: ModelConfig, version: str | None) -> ModelRef:
         """The registry's servable, or the version/label the request picked if it may."""
@@ -187,40 +260,75 @@ class Pipeline:
                                 else "This model does not allow choosing a version."]},
         )  # fmt: skip
 
-    def _prepare(self, config: ModelConfig, data: bytes) -> _Prepared:
+    def _prepare(
+        self, config: ModelConfig, images: Sequence[bytes]
+    ) -> list[_Prepared | errors.ApiError]:
+        """Each image as a one-row tensor (a view into one batch array), or its 4xx error."""
         spec = config.input
-        try:
-            if spec.encoding == "bytes":
-                info = imaging.probe(data, limits=self.limits)
-                frame = Frame(info.width, info.height, info.width, info.height, _Identity())
-                return _Prepared(np.array([data], dtype=object), frame)
-            preprocessing = spec.preprocessing
-            assert preprocessing is not None  # set for every tensor input
-            image = preprocessing.run(data, self.limits)
-        except imaging.ImageError as exc:
-            raise _image_error(exc) from None
+        if spec.encoding == "bytes":
+            return [self._probe(data) for data in images]
+        preprocessing = spec.preprocessing
+        assert preprocessing is not None  # set for every tensor input
+        batch = preprocessing.run_batch(images, self.limits)
         width, height = preprocessing.size
-        frame = Frame(image.width, image.height, width, height, image.transform)
-        return _Prepared(image.array[np.newaxis], frame)
+        prepared: list[_Prepared | errors.ApiError] = []
+        for data, item in zip(images, batch.items, strict=True):
+            if isinstance(item, imaging.ImageError):
+                prepared.append(_image_error(item, empty=not data))
+                continue
+            frame = Frame(item.width, item.height, width, height, item.transform)
+            prepared.append(_Prepared(item.array[np.newaxis], frame))
+        return prepared
+
+    def _probe(self, data: bytes) -> _Prepared | errors.ApiError:
+        """The original bytes as a DT_STRING row, after a header check."""
+        try:
+            info = imaging.probe(data, limits=self.limits)
+        except imaging.ImageError as exc:
+            return _image_error(exc, empty=not data)
+        frame = Frame(info.width, info.height, info.width, info.height, _Identity())
+        return _Prepared(np.array([data], dtype=object), frame)
 
     def _predict(
-        self, config: ModelConfig, ref: ModelRef, prepared: _Prepared, call: Call
-    ) -> Prediction:
-        assert config.input.tensor is not None  # set once the model is resolved
+        self, config: ModelConfig, ref: ModelRef, items: Sequence[_Prepared], call: Call
+    ) -> tuple[int | None, list[Mapping[str, npt.NDArray[Any]] | errors.ApiError]]:
+        """One Predict for all ``items``; each item's outputs (a one-row slice), in order."""
+        tensor = np.concatenate([item.tensor for item in items])
         try:
-            prediction = self.catalog.backend(config).predict(
-                ref,
-                {config.input.tensor: prepared.tensor},
-                output_filter=sorted(set(config.outputs.values())),
-                deadline=call.deadline,
-                version_requested=ref is not config.serving,
-            )
+            prediction = self._call(config, ref, tensor, call)
         except errors.BackendRejected:
             if config.input.encoding != "bytes":
                 raise
-            # The original bytes were the only input: the model could not decode them.
-            raise errors.InvalidImage("The model could not decode this image.") from None
-        return prediction
+            if len(items) == 1:  # the original bytes were the only input
+                raise errors.InvalidImage("The model could not decode this image.") from None
+            # One file the model can't decode fails the whole batch: find it.
+            return self._predict_each(config, ref, items, call)
+        return prediction.model_version, _rows(config, prediction, len(items))
+
+    def _predict_each(
+        self, config: ModelConfig, ref: ModelRef, items: Sequence[_Prepared], call: Call
+    ) -> tuple[int | None, list[Mapping[str, npt.NDArray[Any]] | errors.ApiError]]:
+        version: int | None = None
+        rows: list[Mapping[str, npt.NDArray[Any]] | errors.ApiError] = []
+        for item in items:
+            try:
+                version, (row,) = self._predict(config, ref, [item], call)
+            except errors.InvalidImage as exc:
+                row = exc
+            rows.append(row)
+        return version, rows
+
+    def _call(
+        self, config: ModelConfig, ref: ModelRef, tensor: npt.NDArray[Any], call: Call
+    ) -> Prediction:
+        assert config.input.tensor is not None  # set once the model is resolved
+        return self.catalog.backend(config).predict(
+            ref,
+            {config.input.tensor: tensor},
+            output_filter=sorted(set(config.outputs.values())),
+            deadline=call.deadline,
+            version_requested=ref is not config.serving,
+        )
 
     def _output(
         self, config: ModelConfig, outputs: Mapping[str, npt.NDArray[Any]], role: str
@@ -247,7 +355,24 @@ class Pipeline:
         return boxes, classes, scores, count
 
 
-def _image_error(exc: imaging.ImageError) -> errors.ApiError:
+def _rows(
+    config: ModelConfig, prediction: Prediction, count: int
+) -> list[Mapping[str, npt.NDArray[Any]] | errors.ApiError]:
+    """Split a batch answer into one-row outputs per image (500-class error if short)."""
+    outputs = prediction.outputs
+    if count == 1:  # as the model answered: a model may leave a scalar output unbatched
+        return [outputs]
+    for name, array in outputs.items():
+        if array.ndim == 0 or array.shape[0] != count:
+            log.error("model %s: output %r has %s rows for %d images", config.name, name,
+                      "no" if array.ndim == 0 else array.shape[0], count)  # fmt: skip
+            raise errors.BackendError("The model's answer does not match the batch.")
+    return [{name: array[i : i + 1] for name, array in outputs.items()} for i in range(count)]
+
+
+def _image_error(exc: imaging.ImageError, *, empty: bool = False) -> errors.ApiError:
+    if empty:
+        return errors.InvalidImage("The uploaded image is empty.")
     if isinstance(exc, imaging.UnsupportedImage):
         return errors.UnsupportedImage(
             "The upload is not an image in a supported format (JPEG, PNG, WebP, GIF or BMP)."

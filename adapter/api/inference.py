@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from marshmallow import Schema
 
-from adapter.api.uploads import read_image, read_options, read_timeout_s
+from adapter import errors
+from adapter.api.uploads import Upload, read_timeout_s, read_upload
 from adapter.config import ModelConfig
 from adapter.mapping.detection import DetectionOptions
-from adapter.pipeline import Call, Pipeline
-from adapter.schemas.options import CLASSIFY_OPTIONS, DETECT_OPTIONS
+from adapter.pipeline import Call, ClassifyOptions, ClassifyResult, DetectResult, Pipeline
+from adapter.schemas.options import CLASSIFY_BODY, CLASSIFY_OPTIONS, DETECT_BODY, DETECT_OPTIONS
 from adapter.serving.resilience import Deadline
 
 bp = Blueprint("inference", __name__, url_prefix="/v1/models")
+
+JSON = "application/json"
+ANNOTATED = ("image/png", "image/jpeg")
+Result = DetectResult | ClassifyResult
 
 
 def _pipeline() -> Pipeline:
@@ -23,10 +30,26 @@ def _pipeline() -> Pipeline:
     return pipeline
 
 
-def _call(config: ModelConfig, options: dict[str, Any]) -> Call:
-    """The request's deadline starts now, before the upload is read and decoded."""
+def _representation() -> str:
+    """JSON unless the ``Accept`` header prefers an annotated image; 406 if it allows neither."""
+    if not request.headers.get("Accept"):
+        return JSON
+    best = request.accept_mimetypes.best_match([JSON, *ANNOTATED])
+    if best is None:
+        raise errors.NotAcceptable(
+            "This endpoint answers application/json, or an annotated image/png or image/jpeg."
+        )
+    return best
+
+
+def _read(config: ModelConfig, options: Schema, body: Schema) -> tuple[Upload, Call, str]:
+    """The request's images and options, its call (deadline from now) and the answer's type."""
     deadline = Deadline(read_timeout_s(request, config.deadline_s))
-    return Call(deadline=deadline, version=options.pop("version"))
+    media_type = _representation()
+    upload = read_upload(request, options, body, _pipeline().settings.max_batch_images)
+    if upload.batch and media_type != JSON:
+        raise errors.NotAcceptable("An annotated image is drawn for one image at a time.")
+    return upload, Call(deadline=deadline, version=upload.options.pop("version")), media_type
 
 
 @bp.post("/<model>/detect")
@@ -34,10 +57,18 @@ def detect(model: str) -> ResponseReturnValue:
     """Detect objects: labels, scores and boxes in the original image's pixels."""
     pipeline = _pipeline()
     config = pipeline.model(model, "detection")  # 404 before reading a large body
-    options = read_options(request, DETECT_OPTIONS)
-    call = _call(config, options)
-    result = pipeline.detect(model, read_image(request), DetectionOptions(**options), call)
-    return jsonify(dataclasses.asdict(result))
+    upload, call, media_type = _read(config, DETECT_OPTIONS, DETECT_BODY)
+    results = pipeline.detect(model, upload.images, DetectionOptions(**upload.options), call)
+    if media_type != JSON:
+        from adapter import annotate  # Pillow is loaded only by workers that draw
+
+        result = _single(results)
+        assert isinstance(result, DetectResult)
+        drawn = annotate.draw_detections(
+            upload.images[0], result.detections, media_type, pipeline.limits
+        )
+        return _image(drawn, media_type, results)
+    return _json(upload, results)
 
 
 @bp.post("/<model>/classify")
@@ -45,7 +76,58 @@ def classify(model: str) -> ResponseReturnValue:
     """Classify an image: the top-k labels with their probabilities."""
     pipeline = _pipeline()
     config = pipeline.model(model, "classification")
-    options = read_options(request, CLASSIFY_OPTIONS)
-    call = _call(config, options)
-    result = pipeline.classify(model, read_image(request), options["top_k"], call)
-    return jsonify(dataclasses.asdict(result))
+    upload, call, media_type = _read(config, CLASSIFY_OPTIONS, CLASSIFY_BODY)
+    results = pipeline.classify(model, upload.images, ClassifyOptions(**upload.options), call)
+    if media_type != JSON:
+        from adapter import annotate
+
+        result = _single(results)
+        assert isinstance(result, ClassifyResult)
+        drawn = annotate.draw_classifications(
+            upload.images[0], result.classifications, media_type, pipeline.limits
+        )
+        return _image(drawn, media_type, results)
+    return _json(upload, results)
+
+
+def _single(results: Sequence[Result | errors.ApiError]) -> Result:
+    """The one result of a single-image request; its error is the request's error."""
+    (result,) = results
+    if isinstance(result, errors.ApiError):
+        raise result
+    return result
+
+
+def _json(upload: Upload, results: Sequence[Result | errors.ApiError]) -> Response:
+    if not upload.batch:
+        body: dict[str, Any] = dataclasses.asdict(_single(results))
+    else:
+        body = {"results": [_item(result) for result in results]}
+    response = jsonify(body)
+    _server_timing(response, results)
+    return response
+
+
+def _item(result: Result | errors.ApiError) -> dict[str, Any]:
+    if isinstance(result, errors.ApiError):
+        return {"error": result.to_problem()}
+    return dataclasses.asdict(result)
+
+
+def _image(data: bytes, media_type: str, results: Sequence[Result | errors.ApiError]) -> Response:
+    response = Response(data, mimetype=media_type)
+    _server_timing(response, results)
+    return response
+
+
+def _server_timing(response: Response, results: Sequence[Result | errors.ApiError]) -> None:
+    """``Server-Timing``: the batch's decode and inference, and all the mapping, in ms."""
+    done = [result for result in results if not isinstance(result, errors.ApiError)]
+    if not done:
+        return
+    timings = done[0].timings_ms
+    mapping = sum(result.timings_ms.mapping for result in done)
+    response.headers["Server-Timing"] = (
+        f"decode;dur={timings.decode:.3f}, inference;dur={timings.inference:.3f}, "
+        f"mapping;dur={mapping:.3f}"
+    )

@@ -1,19 +1,22 @@
-"""``GET /v1/models``: what the service can do."""
+"""``GET /v1/models`` and ``GET /v1/models/{model}``: what the service can do."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from adapter.catalog import Catalog
 from adapter.config import InputSpec, ModelConfig
+from adapter.pipeline import Pipeline
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
 
-def describe(config: ModelConfig) -> dict[str, Any]:
-    """The public description of one model (no backend addresses)."""
+def describe(config: ModelConfig, state: Mapping[str, Any]) -> dict[str, Any]:
+    """The public description of one model and its servable's ``state`` (no addresses)."""
     spec = config.input
     labels = [
         name
@@ -28,6 +31,11 @@ def describe(config: ModelConfig) -> dict[str, Any]:
         + ("detect" if config.task == "detection" else "classify"),
         "input": _describe_input(spec),
         "labels": labels,
+        "serving": {
+            "version": state.get("version"),
+            "state": state.get("state", "UNKNOWN"),
+            "ready": bool(state.get("ready")),
+        },
     }
 
 
@@ -46,9 +54,26 @@ def _describe_input(spec: InputSpec) -> dict[str, Any]:
     }
 
 
+def _catalog() -> Catalog:
+    pipeline: Pipeline = current_app.extensions["pipeline"]
+    return pipeline.catalog
+
+
 @bp.get("")
 def list_models() -> ResponseReturnValue:
-    """All configured models, in registry order."""
-    catalog = current_app.extensions["pipeline"].catalog
+    """All configured models, in registry order, with their servables' state."""
+    catalog = _catalog()
+    states = catalog.readiness()
     models = catalog.settings.models.values()
-    return jsonify({"models": [describe(catalog.known(config)) for config in models]})
+    return jsonify(
+        {"models": [describe(catalog.known(config), states[config.name]) for config in models]}
+    )
+
+
+@bp.get("/<model>")
+def get_model(model: str) -> ResponseReturnValue:
+    """One model; 404 ``unknown-model`` if the registry has no such name."""
+    catalog = _catalog()
+    config = catalog.model(model)
+    state = catalog.state(config)  # resolves the signature, so describe() sees it complete
+    return jsonify(describe(catalog.known(config), state))

@@ -28,16 +28,21 @@ def map_classification(
     labels: LabelMap,
     top_k: int = DEFAULT_TOP_K,
     background_class: int | None = None,
+    only: frozenset[str] | None = None,
 ) -> list[Classification]:
     """Return the ``top_k`` (default 5) most probable classes, highest first.
 
     A ``background_class`` (class 0 in ResNet-style signatures) is never
-    reported: it means "none of the labels", not a label.
+    reported: it means "none of the labels", not a label. ``only`` keeps the
+    classes with those label names (default: every class).
     """
     scores = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     order = np.argsort(-scores, kind="stable")
     if background_class is not None:
         order = order[order != background_class]
+    if only is not None:
+        keep = [labels.name(int(class_id)) in only for class_id in order]
+        order = order[np.array(keep, dtype=bool)]
     return [
         Classification(
             label=labels.name(int(class_id)),

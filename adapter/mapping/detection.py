@@ -60,10 +60,12 @@ class Detection:
 
 @dataclass(frozen=True)
 class DetectionOptions:
-    """What to keep: ``min_score`` (default 0.5) and at most ``max_results`` (default 100)."""
+    """What to keep: ``min_score`` (default 0.5), at most ``max_results`` (default 100),
+    and only the ``labels`` named (default all)."""
 
     min_score: float = DEFAULT_MIN_SCORE
     max_results: int = DEFAULT_MAX_RESULTS
+    labels: frozenset[str] | None = None
 
 
 def _pixel_box(normalized: npt.NDArray[Any], frame: Frame) -> Box | None:
@@ -112,9 +114,12 @@ def map_detections(
         if box is None:
             continue
         class_id = round(float(classes[row]))
+        label = labels.name(class_id)
+        if options.labels is not None and label not in options.labels:
+            continue
         found.append(
             Detection(
-                label=labels.name(class_id),
+                label=label,
                 class_id=class_id,
                 score=round(score, 6),
                 box=box,

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
+from adapter.app import create_app
+from adapter.config import load_settings
+from adapter.modelserver.testing import free_port
+from tests.helpers import assert_problem
+
 
 def test_models_lists_the_demo_registry(client: FlaskClient) -> None:
     response = client.get("/v1/models")
@@ -19,6 +24,33 @@ def test_models_lists_the_demo_registry(client: FlaskClient) -> None:
     assert models["digits-stretch"]["input"]["resize"] == "stretch"
     assert models["digit-classes"]["labels"] == [str(d) for d in range(10)]
     assert models["digit-classes-bytes"]["input"]["encoding"] == "bytes"
+    for model in models.values():
+        assert model["serving"] == {"version": 1, "state": "AVAILABLE", "ready": True}
+
+
+def test_one_model(client: FlaskClient) -> None:
+    response = client.get("/v1/models/digit-classes")
+    assert response.status_code == 200
+    model = response.get_json()
+    listed = {m["name"]: m for m in client.get("/v1/models").get_json()["models"]}
+    assert model == listed["digit-classes"]
+    assert model["input"]["size"] == [32, 32]
+    assert model["serving"]["version"] == 1
+
+
+def test_unknown_model_is_a_404(client: FlaskClient) -> None:
+    body = assert_problem(client.get("/v1/models/nope"), 404, "unknown-model")
+    assert "GET /v1/models" in body["detail"]
+
+
+def test_models_say_when_the_model_server_is_down() -> None:
+    app = create_app(load_settings({"ADAPTER_TFS_TARGET": f"127.0.0.1:{free_port()}"}))
+    client = app.test_client()
+    response = client.get("/v1/models/digits")
+    assert response.status_code == 200  # the registry is still worth reading
+    assert response.get_json()["serving"] == {
+        "version": None, "state": "UNREACHABLE", "ready": False,
+    }  # fmt: skip
 
 
 def test_healthz(client: FlaskClient) -> None:
