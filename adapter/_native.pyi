@@ -3,9 +3,23 @@
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["preprocess", "probe"]
+__all__ = ["decode", "preprocess", "probe"]
 
 _Item = tuple[str, int, int, int, float, float, float, float] | BaseException
+
+def decode(
+    data: bytes,
+    *,
+    background: tuple[int, int, int],
+    max_bytes: int,
+    max_width: int,
+    max_height: int,
+    max_pixels: int,
+) -> tuple[npt.NDArray[np.uint8], tuple[str, int, int, int]]:
+    """Decodes one image at full size, upright: `(array, (format, stored_width,
+    stored_height, orientation))`, the array `(height, width, 3)` RGB uint8
+    with alpha flattened onto `background`. The GIL is released while decoding.
+    """
 
 def preprocess(
     images: list[bytes],

@@ -50,6 +50,7 @@ __all__ = [
     "ResizeMode",
     "Transform",
     "UnsupportedImage",
+    "decode",
     "decode_resize",
     "preprocess",
     "preprocess_batch",
@@ -441,6 +442,45 @@ def decode_resize(
     the other :class:`Preprocessing` fields. Errors as :func:`preprocess`.
     """
     return preprocess(data, size, resize=resize, dtype=dtype, limits=limits, **options).array
+
+
+def decode(
+    data: bytes,
+    *,
+    limits: Limits = Limits(),
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> ImageTensor:
+    """Decodes one image at its own size, turned upright by its EXIF orientation.
+
+    The frame every :class:`Transform` maps into, for drawing results on:
+    ``array`` is ``(height, width, 3)`` RGB uint8 (``width`` x ``height`` as
+    displayed), alpha flattened onto ``background`` (default white); no DCT
+    scaling or resampling, and ``transform`` is the identity. ``limits``
+    defaults to :class:`Limits()`. Errors as :func:`preprocess`.
+    """
+    payload = _as_bytes(data)
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
+    if not isinstance(background, tuple | list) or len(background) != 3:
+        raise ValueError(f"background must be an (r, g, b) triple, got {background!r}")
+    rgb = tuple(_check_int("background", v, 0, 255) for v in background)
+    array, (fmt, _, _, orientation) = _native.decode(
+        payload,
+        background=(rgb[0], rgb[1], rgb[2]),
+        max_bytes=limits.max_bytes,
+        max_width=limits.max_width,
+        max_height=limits.max_height,
+        max_pixels=limits.max_pixels,
+    )
+    height, width = array.shape[:2]
+    return ImageTensor(
+        array=array,
+        format=fmt,
+        width=width,
+        height=height,
+        orientation=orientation,
+        transform=Transform(scale_x=1.0, scale_y=1.0, pad_x=0.0, pad_y=0.0),
+    )
 
 
 def probe(data: bytes, *, limits: Limits = Limits()) -> ImageInfo:

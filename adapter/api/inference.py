@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,10 +65,11 @@ def detect(model: str) -> ResponseReturnValue:
 
         result = _single(results)
         assert isinstance(result, DetectResult)
+        start = time.perf_counter()
         drawn = annotate.draw_detections(
             upload.images[0], result.detections, media_type, pipeline.limits
         )
-        return _image(drawn, media_type, results)
+        return _image(drawn, media_type, results, time.perf_counter() - start)
     return _json(upload, results)
 
 
@@ -83,10 +85,11 @@ def classify(model: str) -> ResponseReturnValue:
 
         result = _single(results)
         assert isinstance(result, ClassifyResult)
+        start = time.perf_counter()
         drawn = annotate.draw_classifications(
             upload.images[0], result.classifications, media_type, pipeline.limits
         )
-        return _image(drawn, media_type, results)
+        return _image(drawn, media_type, results, time.perf_counter() - start)
     return _json(upload, results)
 
 
@@ -114,14 +117,18 @@ def _item(result: Result | errors.ApiError) -> dict[str, Any]:
     return dataclasses.asdict(result)
 
 
-def _image(data: bytes, media_type: str, results: Sequence[Result | errors.ApiError]) -> Response:
+def _image(
+    data: bytes, media_type: str, results: Sequence[Result | errors.ApiError], draw_s: float
+) -> Response:
     response = Response(data, mimetype=media_type)
     _server_timing(response, results)
+    response.headers["Server-Timing"] += f", annotate;dur={draw_s * 1000:.3f}"
     return response
 
 
 def _server_timing(response: Response, results: Sequence[Result | errors.ApiError]) -> None:
-    """``Server-Timing``: the batch's decode and inference, and all the mapping, in ms."""
+    """``Server-Timing``: the batch's decode and inference, and all the mapping, in ms
+    (and the drawing of an annotated image, added by :func:`_image`)."""
     done = [result for result in results if not isinstance(result, errors.ApiError)]
     if not done:
         return

@@ -18,6 +18,8 @@ pub use error::{Error, Limit};
 pub use format::{Format, Header};
 pub use limits::Limits;
 pub use orientation::Orientation;
-pub use preprocess::{preprocess_batch, preprocess_into, probe, Placed, Spec};
+pub use preprocess::{
+    decode_upright, preprocess_batch, preprocess_into, probe, Placed, Spec, Upright,
+};
 pub use resize::{Filter, Reduction, ResizeMode, Target, Transform};
 pub use tensor::{Color, DType, Layout, Output, Slot, TensorData};

@@ -1,12 +1,12 @@
 //! The whole pipeline: encoded bytes to model-input tensors (one image or a
 //! batch written into one buffer), and header-only probing.
 
-use crate::decode::{read_checked_header, Source};
+use crate::decode::{read_checked_header, RgbImage, Source};
 use crate::error::Error;
 use crate::format::Header;
 use crate::limits::Limits;
 use crate::orientation::Orientation;
-use crate::resize::{plan, render, Target, Transform};
+use crate::resize::{plan, render, Reduction, Target, Transform};
 use crate::tensor::{Output, Slot, TensorData};
 
 /// Everything that turns an image into a model input.
@@ -47,6 +47,53 @@ impl Placed {
         self.orientation
             .displayed(self.header.width, self.header.height)
     }
+}
+
+/// An image decoded at full size and turned upright.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upright {
+    /// Format and stored size, from the header.
+    pub header: Header,
+    /// EXIF orientation applied.
+    pub orientation: Orientation,
+    /// The pixels as displayed: the frame a [`Placed::transform`] maps into.
+    pub image: RgbImage,
+}
+
+/// Decodes `data` at full size (no DCT scaling, no resampling) and turns it
+/// upright, alpha flattened onto `background`: the picture to draw results on.
+///
+/// # Errors
+///
+/// Any [`Error`]: limits are checked from the header before decoding.
+pub fn decode_upright(data: &[u8], limits: &Limits, background: [u8; 3]) -> Result<Upright, Error> {
+    let source = Source::open(data, limits)?;
+    let (header, orientation) = (source.header, source.orientation);
+    let (stored, _) = source.decode(Reduction::NONE, background)?;
+    let image = if orientation == Orientation::Identity {
+        stored
+    } else {
+        let (width, height) = orientation.displayed(stored.width, stored.height);
+        let mut pixels = vec![0; stored.pixels.len()];
+        orientation.blit(
+            &stored.pixels,
+            stored.width as usize,
+            stored.height as usize,
+            &mut pixels,
+            width as usize,
+            (0, 0),
+        );
+        RgbImage {
+            width,
+            height,
+            pixels,
+        }
+    };
+    Ok(Upright {
+        header,
+        orientation,
+        image,
+    })
 }
 
 /// Decodes `data` and writes it into `slot` as `spec` says.
@@ -125,4 +172,41 @@ pub fn preprocess_batch<D: AsRef<[u8]>>(
 /// header) or [`Error::TooLarge`].
 pub fn probe(data: &[u8], limits: &Limits) -> Result<Header, Error> {
     read_checked_header(data, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::codecs::png::PngEncoder;
+    use image::{ExtendedColorType, ImageEncoder};
+
+    #[test]
+    fn decode_upright_keeps_every_pixel_of_an_upright_image() {
+        let pixels: Vec<u8> = (0..5 * 3 * 3).map(|v: u32| v.to_le_bytes()[0]).collect();
+        let mut png = Vec::new();
+        PngEncoder::new(&mut png)
+            .write_image(&pixels, 5, 3, ExtendedColorType::Rgb8)
+            .unwrap();
+        let upright = decode_upright(&png, &Limits::default(), [255; 3]).unwrap();
+        assert_eq!(upright.orientation, Orientation::Identity);
+        assert_eq!((upright.header.width, upright.header.height), (5, 3));
+        assert_eq!(
+            upright.image,
+            RgbImage {
+                width: 5,
+                height: 3,
+                pixels
+            }
+        );
+    }
+
+    #[test]
+    fn decode_upright_checks_limits_first() {
+        let limits = Limits {
+            max_bytes: 4,
+            ..Limits::default()
+        };
+        let result = decode_upright(&[0x89, b'P', b'N', b'G', 0], &limits, [0; 3]);
+        assert!(matches!(result, Err(Error::TooLarge { .. })));
+    }
 }

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ndarray::Array4;
+use ndarray::{Array3, Array4};
 use numpy::IntoPyArray;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -16,8 +16,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
 use crate::{
-    preprocess_batch, probe, Color, DType, Error, Filter, Layout, Limits, Output, ResizeMode, Spec,
-    Target, TensorData,
+    decode_upright, preprocess_batch, probe, Color, DType, Error, Filter, Layout, Limits, Output,
+    ResizeMode, Spec, Target, TensorData,
 };
 
 static UNSUPPORTED_IMAGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -208,6 +208,42 @@ fn probe_header(
     Ok((header.format.name(), header.width, header.height))
 }
 
+/// Decodes one image at full size, upright: `(array, (format, stored_width,
+/// stored_height, orientation))`, the array `(height, width, 3)` RGB uint8
+/// with alpha flattened onto `background`. The GIL is released while decoding.
+#[pyfunction(name = "decode")]
+#[pyo3(signature = (data, *, background, max_bytes, max_width, max_height, max_pixels))]
+fn decode_full<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    background: [u8; 3],
+    max_bytes: u64,
+    max_width: u32,
+    max_height: u32,
+    max_pixels: u64,
+) -> PyResult<DecodedImage<'py>> {
+    let limits = Limits {
+        max_bytes,
+        max_width,
+        max_height,
+        max_pixels,
+    };
+    let upright = py.detach(|| guarded(|| decode_upright(data, &limits, background)))?;
+    let (header, image) = (upright.header, upright.image);
+    let shape = [image.height as usize, image.width as usize, 3];
+    let array = Array3::from_shape_vec(shape, image.pixels).map_err(Error::internal)?;
+    let info = (
+        header.format.name(),
+        header.width,
+        header.height,
+        upright.orientation.exif(),
+    );
+    Ok((array.into_pyarray(py).into_any(), info))
+}
+
+/// What [`decode_full`] returns to Python.
+type DecodedImage<'py> = (Bound<'py, PyAny>, (&'static str, u32, u32, u8));
+
 /// Moves `data` into a NumPy array of `shape` without copying it.
 fn into_numpy<T: numpy::Element>(
     py: Python<'_>,
@@ -237,7 +273,7 @@ fn panic_error(payload: &(dyn Any + Send)) -> Error {
 #[pymodule]
 mod _native {
     #[pymodule_export]
-    use super::{preprocess, probe_header};
+    use super::{decode_full, preprocess, probe_header};
 }
 
 #[cfg(test)]
