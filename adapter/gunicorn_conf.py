@@ -18,4 +18,9 @@ graceful_timeout = _server.graceful_timeout_s
 keepalive = 5
 preload_app = False
 accesslog = "-"
+# The request id links an access line to the app's own log lines for that request.
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" rid=%({x-request-id}o)s'
+)
+
 errorlog = "-"

@@ -1,0 +1,80 @@
+"""Per-request context: the request id (``X-Request-ID``) and the log lines that carry it.
+
+A client's ``X-Request-ID`` is kept if it is 1-128 characters of
+``[A-Za-z0-9._:+=/-]``; anything else (absent, too long, CR/LF or other odd
+characters that could forge log lines) is replaced by a fresh uuid4 hex. The
+id is echoed on every response, errors included, and added to every log
+record emitted while the request runs (``-`` outside a request).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+from flask import Flask, Response, g, has_request_context, request
+
+HEADER = "X-Request-ID"
+LOG_FORMAT = "%(levelname)s %(name)s request_id=%(request_id)s %(message)s"
+_VALID_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
+# The current request's id; a ContextVar so log records from any logger can read it.
+_current: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Set ``record.request_id`` to the current request's id (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _current.get() or "-"
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr with :data:`LOG_FORMAT` unless logging is set up already.
+
+    Either way, every handler of the root logger (and of gunicorn's error
+    logger, when running under gunicorn) gets a :class:`RequestIdFilter`, so
+    ``%(request_id)s`` works in their formats.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format=LOG_FORMAT)
+    for handler in (*root.handlers, *logging.getLogger("gunicorn.error").handlers):
+        if not any(isinstance(known, RequestIdFilter) for known in handler.filters):
+            handler.addFilter(RequestIdFilter())
+
+
+def install(app: Flask) -> None:
+    """Register the hooks that give every request an id, echo it and forget it after."""
+
+    @app.before_request
+    def _start() -> None:
+        request_id()
+
+    @app.after_request
+    def _echo(response: Response) -> Response:
+        # Runs for error handlers' responses (404, 405, 413, 401...) as well.
+        response.headers[HEADER] = request_id()
+        return response
+
+    @app.teardown_request
+    def _forget(error: BaseException | None) -> None:
+        g.pop("request_id", None)
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            _current.reset(token)
+
+
+def request_id() -> str:
+    """The current request's id, chosen on first use; ``-`` outside a request."""
+    if not has_request_context():
+        return _current.get() or "-"
+    current: str | None = g.get("request_id")
+    if current is None:
+        given = request.headers.get(HEADER, "")
+        current = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = current
+        g.request_id_token = _current.set(current)
+    return current
