@@ -8,7 +8,7 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from adapter import errors
-from adapter.api import health, inference, models
+from adapter.api import auth, context, docs, health, inference, models
 from adapter.config import Settings, load_settings
 from adapter.pipeline import Pipeline
 
@@ -19,7 +19,9 @@ _HTTP_ERRORS: dict[int, type[errors.ApiError]] = {
     400: errors.BadRequest,
     404: errors.NotFound,
     405: errors.MethodNotAllowed,
+    406: errors.NotAcceptable,
     413: errors.PayloadTooLarge,
+    415: errors.UnsupportedMediaType,
 }
 
 
@@ -33,10 +35,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
+    context.configure_logging(settings.log_level)  # request ids in every log line
     app.extensions["pipeline"] = Pipeline(settings)
-    for blueprint in (health.bp, models.bp, inference.bp):
+    context.install(app)  # X-Request-ID on every response and log line
+    auth.install(app, settings.api_keys)
+    for blueprint in (health.bp, docs.bp, models.bp, inference.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(errors.ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -45,7 +48,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _problem(error: errors.ApiError) -> Response:
-    body = json.dumps(error.to_problem(instance=request.path))
+    problem = error.to_problem(instance=request.path)
+    problem["request_id"] = context.request_id()
+    body = json.dumps(problem)
     response = Response(body, status=error.status, mimetype=errors.PROBLEM_CONTENT_TYPE)
     response.headers.update(error.headers)
     return response
@@ -64,6 +69,11 @@ def _http_error(error: HTTPException) -> Response:
         return _problem(kind("The upload is larger than this service accepts."))
     if status == 404:
         return _problem(kind("There is no such endpoint; see GET /v1/models."))
+    if status == 405:
+        allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
+        return _problem(
+            kind("This endpoint does not answer this method.", headers={"Allow": allowed})
+        )
     return _problem(kind(error.description or error.name))
 
 
