@@ -1,7 +1,9 @@
 """Shared fixtures: the demo models, a real local model server, the app and its client.
 
 Everything here is real: the model server is a separate process speaking TF
-Serving's gRPC API, and the app talks to it over loopback.
+Serving's gRPC API, and the app talks to it over loopback. Every response the
+test client and :func:`live_session` receive is checked against openapi.yaml
+(:mod:`tests.contract`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 from adapter.app import create_app
 from adapter.config import Settings, load_settings
-from adapter.modelserver.testing import ModelServer, start_model_server
+from adapter.local import adapter_command, spawn, stop, wait_for_http
+from adapter.modelserver.testing import ModelServer, free_port, start_model_server
+from tests.contract import ContractClient, contract_session
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _contract_clients() -> Iterator[None]:
+    """Every app a test builds, not only :func:`app`, gets a client that checks the contract."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "test_client_class", ContractClient)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +67,7 @@ def app(settings: Settings) -> Flask:
     """The adapter app (in-process Flask) talking to the real model server."""
     application = create_app(settings)
     application.config["TESTING"] = True
+    application.test_client_class = ContractClient
     return application
 
 
@@ -61,3 +75,24 @@ def app(settings: Settings) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client of :func:`app`."""
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_url(model_server: ModelServer) -> Iterator[str]:
+    """The adapter under real gunicorn (one worker) talking to :func:`model_server`."""
+    port = free_port()
+    env = {**os.environ, "ADAPTER_TFS_TARGET": model_server.target}
+    process = spawn(adapter_command(port, workers=1), env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/readyz", [process], timeout_s=60)
+        yield url
+    finally:
+        assert stop(process) == 0
+
+
+@pytest.fixture()
+def live_session() -> Iterator[requests.Session]:
+    """A ``requests`` session whose every response is checked against openapi.yaml."""
+    with contract_session() as session:
+        yield session

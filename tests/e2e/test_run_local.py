@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import psutil
-import requests
 
 from adapter.local import wait_for_http
 from adapter.modelserver.testing import free_port
+from tests.contract import contract_session
 
 
 def test_run_local_serves_and_stops_cleanly_on_ctrl_c(demo_models_dir: Path) -> None:
@@ -25,7 +25,8 @@ def test_run_local_serves_and_stops_cleanly_on_ctrl_c(demo_models_dir: Path) -> 
         wait_for_http(f"http://127.0.0.1:{port}/readyz", [runner], timeout_s=90)
         children = psutil.Process(runner.pid).children(recursive=True)
         assert len(children) >= 3  # model server, gunicorn master, its worker
-        models = requests.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).json()
+        with contract_session() as session:
+            models = session.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).json()
         assert len(models["models"]) == 4
 
         runner.send_signal(signal.SIGINT)
