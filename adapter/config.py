@@ -77,6 +77,15 @@ class ModelConfig:
     allow_versions: tuple[int, ...] = ()
     allow_labels: tuple[str, ...] = ()
 
+    @property
+    def label_names(self) -> list[str]:
+        """The labels a caller can see and filter by: named classes, the background left out."""
+        return [
+            name
+            for class_id, name in enumerate(self.labels.names)
+            if class_id != self.background_class and name
+        ]
+
 
 @dataclass(frozen=True)
 class BackendPolicy:

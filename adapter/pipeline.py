@@ -206,7 +206,7 @@ class Pipeline:
         """422 naming ``labels`` if the filter names a label the model doesn't have."""
         if wanted is None:
             return
-        known = {config.labels.name(class_id) for class_id in range(len(config.labels))}
+        known = set(config.label_names)
         unknown = sorted(wanted - known) if known else []
         if unknown:
             names = ", ".join(repr(label) for label in unknown)

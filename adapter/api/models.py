@@ -18,11 +18,6 @@ bp = Blueprint("models", __name__, url_prefix="/v1/models")
 def describe(config: ModelConfig, state: Mapping[str, Any]) -> dict[str, Any]:
     """The public description of one model and its servable's ``state`` (no addresses)."""
     spec = config.input
-    labels = [
-        name
-        for class_id, name in enumerate(config.labels.names)
-        if class_id != config.background_class and name
-    ]
     return {
         "name": config.name,
         "task": config.task,
@@ -30,7 +25,7 @@ def describe(config: ModelConfig, state: Mapping[str, Any]) -> dict[str, Any]:
         "endpoint": f"/v1/models/{config.name}/"
         + ("detect" if config.task == "detection" else "classify"),
         "input": _describe_input(spec),
-        "labels": labels,
+        "labels": config.label_names,
         "serving": {
             "version": state.get("version"),
             "state": state.get("state", "UNKNOWN"),
