@@ -74,6 +74,7 @@ bench: models
 	$(PY) bench/coldstart.py
 	$(PY) bench/preprocess.py
 	$(PY) bench/transport.py
+	$(PY) bench/api.py
 
 # Fuzz the Rust decode entry point with libFuzzer (cargo-fuzz, nightly) for
 # FUZZ_SECONDS; new inputs go to rust_ext/fuzz/work, crashes to fuzz/artifacts.
