@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # "//" is a 404 problem, not an HTML redirect
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     context.configure_logging(settings.log_level)  # request ids in every log line
@@ -78,5 +79,5 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _unexpected_error(error: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s %r", request.method, request.path)  # %r: no forged lines
     return _problem(errors.ApiError("The service failed to handle this request."))

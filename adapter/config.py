@@ -185,6 +185,15 @@ def _backend_policy(env: Mapping[str, str]) -> BackendPolicy:
 
 
 MIN_API_KEY_LENGTH = 16
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = (env.get("ADAPTER_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        choices = ", ".join(LOG_LEVELS)
+        raise ConfigError(f"ADAPTER_LOG_LEVEL must be one of {choices}, got {level!r}")
+    return level
 
 
 def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -194,16 +203,17 @@ def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     path = env.get("ADAPTER_API_KEYS_FILE")
     if path:
         try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a BOM is no key
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"ADAPTER_API_KEYS_FILE: cannot read {path}: {exc}") from None
         keys += [line.strip() for line in lines if not line.lstrip().startswith("#")]
     keys = [key for key in keys if key]
     for number, key in enumerate(keys, 1):
-        if len(key) < MIN_API_KEY_LENGTH or not key.isprintable() or " " in key:
+        # Visible ASCII: clients encode other header characters differently (UTF-8, latin-1).
+        if len(key) < MIN_API_KEY_LENGTH or not (key.isascii() and key.isprintable()) or " " in key:
             raise ConfigError(
                 f"API key {number} is invalid: keys are at least {MIN_API_KEY_LENGTH} "
-                "printable characters without spaces"
+                "visible ASCII characters, without spaces"
             )
     return tuple(dict.fromkeys(keys))
 
@@ -233,7 +243,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_batch_images=int(_env_number(env, "ADAPTER_MAX_BATCH_IMAGES", 16, 1)),
         backend_policy=_backend_policy(env),
         api_keys=_api_keys(env),
-        log_level=(env.get("ADAPTER_LOG_LEVEL") or "INFO").upper(),
+        log_level=_log_level(env),
     )
 
 

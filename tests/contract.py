@@ -92,8 +92,8 @@ class _Request:
 
     @property
     def host_url(self) -> str:
-        # Whatever host the test used, match it to the spec's server.
-        return str(spec()["servers"][0]["url"])
+        # The spec's server is relative ("/"): whatever host the test used matches it.
+        return "http://localhost"
 
 
 @dataclass(frozen=True)

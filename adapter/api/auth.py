@@ -36,10 +36,10 @@ def install(app: Flask, keys: tuple[str, ...]) -> None:
             return
         presented = _presented_key()
         if presented is None:
-            log.info("rejected %s %s: no API key", request.method, request.path)
+            log.info("rejected %s %r: no API key", request.method, request.path)
             raise errors.Unauthorized(f"This API needs a key. {HOW_TO_SEND}")
         if not _matches(presented, digests):
-            log.info("rejected %s %s: API key not valid", request.method, request.path)
+            log.info("rejected %s %r: API key not valid", request.method, request.path)
             raise errors.Unauthorized(f"The API key is not valid. {HOW_TO_SEND}")
 
 

@@ -129,6 +129,7 @@ def _image(
 def _server_timing(response: Response, results: Sequence[Result | errors.ApiError]) -> None:
     """``Server-Timing``: the batch's decode and inference, and all the mapping, in ms
     (and the drawing of an annotated image, added by :func:`_image`)."""
+    response.vary.add("Accept")  # JSON or an annotated image, at one URL
     done = [result for result in results if not isinstance(result, errors.ApiError)]
     if not done:
         return

@@ -9,6 +9,7 @@ string or, for JSON bodies, from the body's own fields; never from both.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ TIMEOUT_HEADER = "X-Request-Timeout-Ms"
 MAX_TIMEOUT_MS = 600_000
 RAW_IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp")
 _READ_SIZE = 64 * 1024
+_MILLISECONDS = re.compile(r"[0-9]{1,7}", re.ASCII)
 _ACCEPTED = "multipart/form-data, application/json or " + ", ".join(RAW_IMAGE_TYPES)
 
 
@@ -42,7 +44,8 @@ def read_timeout_s(request: Request, default_s: float) -> float:
     raw = request.headers.get(TIMEOUT_HEADER)
     if raw is None:
         return default_s
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not _MILLISECONDS.fullmatch(raw.strip()) or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
         raise errors.ValidationFailed(
             f"The {TIMEOUT_HEADER} header is invalid.",
             errors={TIMEOUT_HEADER: [f"Must be whole milliseconds from 1 to {MAX_TIMEOUT_MS}."]},
@@ -58,7 +61,7 @@ def read_upload(request: Request, options: Schema, body: Schema, max_images: int
     """
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
-        upload = _read_json(request, body)
+        upload = _read_json(request, body, options)
         field = IMAGES_FIELD if upload.batch else IMAGE_FIELD
     else:
         query = _query(request)
@@ -100,6 +103,9 @@ def _load(schema: Schema, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_form(request: Request) -> list[bytes]:
+    if IMAGE_FIELD in request.form:
+        detail = "The 'image' field must be a file part (e.g. curl -F image=@photo.jpg)."
+        raise errors.BadRequest(detail, errors={IMAGE_FIELD: [detail]})
     extra = sorted(set(request.files) - {IMAGE_FIELD}) + sorted(request.form)
     if extra:
         raise errors.ValidationFailed(
@@ -125,10 +131,10 @@ def _read_body(request: Request) -> bytes:
     return b"".join(pieces)
 
 
-def _read_json(request: Request, schema: Schema) -> Upload:
+def _read_json(request: Request, schema: Schema, options: Schema) -> Upload:
     try:
         document = json.loads(_read_body(request))
-    except ValueError:  # invalid JSON or UTF-8
+    except (ValueError, RecursionError):  # invalid JSON or UTF-8; absurdly deep nesting
         raise errors.BadRequest("The body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise errors.BadRequest(
@@ -142,7 +148,10 @@ def _read_json(request: Request, schema: Schema) -> Upload:
             errors={key: ["Give this option once, in the query string or the body."]
                     for key in both},
         )  # fmt: skip
-    loaded = _load(schema, {**query, **document})
+    loaded = _load(schema, document)  # JSON types are strict: 2.7 is not an integer
+    if query:  # the query string's options, read as text
+        given = _load(options, query)
+        loaded.update({key: given[key] for key in query})
     if IMAGES_FIELD in loaded:
         images = [item["b64"] for item in loaded.pop(IMAGES_FIELD)]
         return Upload(images, True, loaded)

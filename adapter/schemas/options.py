@@ -31,16 +31,20 @@ class LabelFilter(fields.Field[frozenset[str]]):
     """Label names to keep: ``"7,3"`` in a query string, ``["7", "3"]`` in JSON."""
 
     default_error_messages = {  # noqa: RUF012  # marshmallow's own convention
-        "invalid": "Give label names as a comma-separated string or an array of strings.",
+        "invalid": "Give label names as an array of strings (comma-separated in a query).",
         "empty": "Give at least one label name.",
         "too_many": f"Give at most {MAX_LABELS} label names.",
         "too_long": f"A label name is at most {MAX_LABEL_LENGTH} characters.",
     }
 
+    def __init__(self, *, text: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = text  # whether "7,3" is accepted (query strings) besides arrays
+
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> frozenset[str]:
-        if isinstance(value, str):
+        if isinstance(value, str) and self.text:
             names = [name.strip() for name in value.split(",")]
         elif isinstance(value, list) and all(isinstance(name, str) for name in value):
             names = [name.strip() for name in value]
@@ -119,9 +123,25 @@ class ImageSchema(Schema):
     b64 = Base64Image(required=True)
 
 
-class _ImagesBody:
-    """The image fields of a JSON body: exactly one of ``image`` and ``images``."""
+class JsonNumber(fields.Float):
+    """A JSON number: text like ``"0.5"`` is refused (fine in a query string, not in JSON)."""
 
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> float:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return float(super()._deserialize(value, attr, data, **kwargs))
+
+
+class _ImagesBody:
+    """The image fields of a JSON body: exactly one of ``image`` and ``images``.
+
+    Options in a JSON body have JSON types: numbers as numbers, whole numbers
+    for integers, ``labels`` as an array.
+    """
+
+    labels = LabelFilter(text=False, load_default=None)
     image = fields.Nested(ImageSchema)
     images = fields.List(fields.Nested(ImageSchema), validate=validate.Length(min=1))
 
@@ -136,9 +156,22 @@ class _ImagesBody:
 class DetectBodySchema(_ImagesBody, DetectOptionsSchema):
     """A detect request as JSON: the image(s) and the detect options."""
 
+    min_score = JsonNumber(
+        load_default=DEFAULT_MIN_SCORE, validate=validate.Range(min=0.0, max=1.0)
+    )
+    max_results = fields.Integer(
+        strict=True,
+        load_default=DEFAULT_MAX_RESULTS,
+        validate=validate.Range(min=1, max=MAX_RESULTS_LIMIT),
+    )
+
 
 class ClassifyBodySchema(_ImagesBody, ClassifyOptionsSchema):
     """A classify request as JSON: the image(s) and the classify options."""
+
+    top_k = fields.Integer(
+        strict=True, load_default=DEFAULT_TOP_K, validate=validate.Range(min=1, max=TOP_K_LIMIT)
+    )
 
 
 DETECT_OPTIONS = DetectOptionsSchema()

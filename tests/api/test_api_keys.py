@@ -152,12 +152,21 @@ def test_keys_come_from_the_variable_and_the_file(tmp_path: Path) -> None:
     assert load_settings({"ADAPTER_API_KEYS": " , "}).api_keys == ()
 
 
-@pytest.mark.parametrize("bad", ["short-key", "has a space in this key", "tab\there-0123456789"])
+@pytest.mark.parametrize(
+    "bad",
+    ["short-key", "has a space in this key", "tab\there-0123456789", "clé-non-ascii-0123456789"],
+)
 def test_an_invalid_key_stops_the_start_without_echoing_it(bad: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({"ADAPTER_API_KEYS": f"{KEY},{bad}"})
     assert "API key 2" in str(raised.value)
     assert bad not in str(raised.value) and KEY not in str(raised.value)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_key(tmp_path: Path) -> None:
+    path = tmp_path / "keys.txt"
+    path.write_text(f"{KEY}\n", "utf-8-sig")  # as Windows editors save "UTF-8"
+    assert load_settings({"ADAPTER_API_KEYS_FILE": str(path)}).api_keys == (KEY,)
 
 
 def test_a_too_short_key_in_the_file_stops_the_start(tmp_path: Path) -> None:

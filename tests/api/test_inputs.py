@@ -119,7 +119,11 @@ def test_classify_takes_json(client: FlaskClient) -> None:
         (DETECT, {"image": {"b64": "AAAA"}, "min_scor": 0.2}, "min_scor"),
         (DETECT, {"image": {"b64": "AAAA"}, "top_k": 3}, "top_k"),  # a classify option
         (DETECT, {"image": {"b64": "AAAA"}, "min_score": 2}, "min_score"),
-        (DETECT, {"image": {"b64": "AAAA"}, "labels": "8"}, None),  # a string is one label
+        (DETECT, {"image": {"b64": "AAAA"}, "labels": ["8"]}, None),  # valid: the image fails
+        (DETECT, {"image": {"b64": "AAAA"}, "labels": "8,1"}, "labels"),  # JSON has arrays
+        (DETECT, {"image": {"b64": "AAAA"}, "min_score": "0.5"}, "min_score"),  # and numbers
+        (DETECT, {"image": {"b64": "AAAA"}, "max_results": 2.5}, "max_results"),
+        (DETECT, {"image": {"b64": "AAAA"}, "max_results": True}, "max_results"),
         (DETECT, {"image": {"b64": "AAAA"}, "labels": [8]}, "labels"),
         (DETECT, {"image": {"b64": "AAAA"}, "labels": []}, "labels"),
         (DETECT, {"image": {"b64": "AAAA"}, "images": [{"b64": "AAAA"}]}, "image"),

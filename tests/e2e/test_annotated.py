@@ -128,6 +128,7 @@ def test_json_is_still_the_answer_when_preferred(client: FlaskClient) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     assert response.get_json()["classifications"][0]["label"] == "7"
+    assert "Accept" in response.vary  # caches keep the JSON and the picture apart
 
 
 def test_errors_are_problems_even_when_an_image_is_asked_for(client: FlaskClient) -> None:
