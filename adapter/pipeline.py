@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,8 @@ from adapter.serving.resilience import Deadline
 from adapter.serving.servable import ModelRef, Prediction
 
 log = logging.getLogger(__name__)
+
+_Outputs = Mapping[str, npt.NDArray[Any]]  # one image's outputs by name, each with one row
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class ClassifyResult:
     timings_ms: Timings = field(default_factory=Timings)
 
 
+R = TypeVar("R", DetectResult, ClassifyResult)
+
+
 @dataclass(frozen=True)
 class _Identity:
     """The transform of a model that decoded the original bytes itself."""
@@ -109,7 +114,7 @@ class _Run:
 
     config: ModelConfig
     model: ModelInfo
-    items: list[tuple[_Prepared, Mapping[str, npt.NDArray[Any]]] | errors.ApiError]
+    items: list[tuple[_Prepared, _Outputs] | errors.ApiError]
     decode_ms: float
     inference_ms: float
 
@@ -151,55 +156,59 @@ class Pipeline:
         An image that can't be decoded gets its 4xx error in its place; a
         backend failure raises, as it fails them all.
         """
-        config = self.model(name, "detection")
-        self._check_labels(config, options.labels)
-        run = self._infer(config, images, call)
-        config = run.config  # completed from the model's signature
-        results: list[DetectResult | errors.ApiError] = []
-        for item in run.items:
-            if isinstance(item, errors.ApiError):
-                results.append(item)
-                continue
-            prepared, outputs = item
-            start = time.perf_counter()
-            detections = map_detections(
+
+        def detections(config: ModelConfig, frame: Frame, outputs: _Outputs) -> list[Detection]:
+            return map_detections(
                 *self._detection_outputs(config, outputs),
-                frame=prepared.frame,
+                frame=frame,
                 labels=config.labels,
                 options=options,
             )
-            timings = run.timings(_ms(time.perf_counter() - start))
-            results.append(
-                DetectResult(run.model, prepared.image_size, detections, timings_ms=timings)
-            )
-        return results
+
+        config = self.model(name, "detection")
+        return self._each(config, images, call, options.labels, DetectResult, detections)
 
     def classify(
         self, name: str, images: Sequence[bytes], options: ClassifyOptions, call: Call
     ) -> list[ClassifyResult | errors.ApiError]:
         """Classify each encoded image with model ``name``, as one batch (errors as detect)."""
-        config = self.model(name, "classification")
-        self._check_labels(config, options.labels)
-        run = self._infer(config, images, call)
-        config = run.config  # completed from the model's signature
-        results: list[ClassifyResult | errors.ApiError] = []
-        for item in run.items:
-            if isinstance(item, errors.ApiError):
-                results.append(item)
-                continue
-            prepared, outputs = item
-            start = time.perf_counter()
-            classifications = map_classification(
+
+        def classes(config: ModelConfig, frame: Frame, outputs: _Outputs) -> list[Classification]:
+            return map_classification(
                 self._output(config, outputs, "probabilities")[0],
                 labels=config.labels,
                 top_k=options.top_k,
                 background_class=config.background_class,
                 only=options.labels,
             )
+
+        config = self.model(name, "classification")
+        return self._each(config, images, call, options.labels, ClassifyResult, classes)
+
+    def _each(
+        self,
+        config: ModelConfig,
+        images: Sequence[bytes],
+        call: Call,
+        labels: frozenset[str] | None,
+        result: type[R],
+        mapping: Callable[[ModelConfig, Frame, _Outputs], list[Any]],
+    ) -> list[R | errors.ApiError]:
+        """Run the batch, then map each image's outputs into a ``result`` (or keep its error)."""
+        self._check_labels(config, labels)
+        run = self._infer(config, images, call)
+        results: list[R | errors.ApiError] = []
+        for item in run.items:
+            if isinstance(item, errors.ApiError):
+                results.append(item)
+                continue
+            prepared, outputs = item
+            start = time.perf_counter()
+            found = mapping(
+                run.config, prepared.frame, outputs
+            )  # config completed from the signature
             timings = run.timings(_ms(time.perf_counter() - start))
-            results.append(
-                ClassifyResult(run.model, prepared.image_size, classifications, timings_ms=timings)
-            )
+            results.append(result(run.model, prepared.image_size, found, timings_ms=timings))
         return results
 
     def _check_labels(self, config: ModelConfig, wanted: frozenset[str] | None) -> None:
@@ -224,12 +233,12 @@ class Pipeline:
         decoded = time.perf_counter()
         good = [item for item in prepared if isinstance(item, _Prepared)]
         version: int | None = None
-        rows: list[Mapping[str, npt.NDArray[Any]] | errors.ApiError] = []
+        rows: list[_Outputs | errors.ApiError] = []
         if good:
             version, rows = self._predict(config, ref, good, call)
         done = time.perf_counter()
         answers = iter(rows)
-        items: list[tuple[_Prepared, Mapping[str, npt.NDArray[Any]]] | errors.ApiError] = []
+        items: list[tuple[_Prepared, _Outputs] | errors.ApiError] = []
         for item in prepared:
             if isinstance(item, errors.ApiError):
                 items.append(item)
@@ -291,7 +300,7 @@ class Pipeline:
 
     def _predict(
         self, config: ModelConfig, ref: ModelRef, items: Sequence[_Prepared], call: Call
-    ) -> tuple[int | None, list[Mapping[str, npt.NDArray[Any]] | errors.ApiError]]:
+    ) -> tuple[int | None, list[_Outputs | errors.ApiError]]:
         """One Predict for all ``items``; each item's outputs (a one-row slice), in order."""
         tensor = np.concatenate([item.tensor for item in items])
         try:
@@ -307,9 +316,9 @@ class Pipeline:
 
     def _predict_each(
         self, config: ModelConfig, ref: ModelRef, items: Sequence[_Prepared], call: Call
-    ) -> tuple[int | None, list[Mapping[str, npt.NDArray[Any]] | errors.ApiError]]:
+    ) -> tuple[int | None, list[_Outputs | errors.ApiError]]:
         version: int | None = None
-        rows: list[Mapping[str, npt.NDArray[Any]] | errors.ApiError] = []
+        rows: list[_Outputs | errors.ApiError] = []
         for item in items:
             try:
                 version, (row,) = self._predict(config, ref, [item], call)
@@ -330,9 +339,7 @@ class Pipeline:
             version_requested=ref is not config.serving,
         )
 
-    def _output(
-        self, config: ModelConfig, outputs: Mapping[str, npt.NDArray[Any]], role: str
-    ) -> npt.NDArray[Any]:
+    def _output(self, config: ModelConfig, outputs: _Outputs, role: str) -> npt.NDArray[Any]:
         name = config.outputs[role]
         array = outputs.get(name)
         if array is None or array.ndim == 0 or array.shape[0] < 1:
@@ -341,7 +348,7 @@ class Pipeline:
         return array
 
     def _detection_outputs(
-        self, config: ModelConfig, outputs: Mapping[str, npt.NDArray[Any]]
+        self, config: ModelConfig, outputs: _Outputs
     ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], int | None]:
         boxes = self._output(config, outputs, "boxes")[0]
         classes = self._output(config, outputs, "classes")[0]
@@ -357,7 +364,7 @@ class Pipeline:
 
 def _rows(
     config: ModelConfig, prediction: Prediction, count: int
-) -> list[Mapping[str, npt.NDArray[Any]] | errors.ApiError]:
+) -> list[_Outputs | errors.ApiError]:
     """Split a batch answer into one-row outputs per image (500-class error if short)."""
     outputs = prediction.outputs
     if count == 1:  # as the model answered: a model may leave a scalar output unbatched

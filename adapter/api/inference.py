@@ -56,41 +56,38 @@ def _read(config: ModelConfig, options: Schema, body: Schema) -> tuple[Upload, C
 @bp.post("/<model>/detect")
 def detect(model: str) -> ResponseReturnValue:
     """Detect objects: labels, scores and boxes in the original image's pixels."""
-    pipeline = _pipeline()
-    config = pipeline.model(model, "detection")  # 404 before reading a large body
-    upload, call, media_type = _read(config, DETECT_OPTIONS, DETECT_BODY)
-    results = pipeline.detect(model, upload.images, DetectionOptions(**upload.options), call)
-    if media_type != JSON:
-        from adapter import annotate  # Pillow is loaded only by workers that draw
-
-        result = _single(results)
-        assert isinstance(result, DetectResult)
-        start = time.perf_counter()
-        drawn = annotate.draw_detections(
-            upload.images[0], result.detections, media_type, pipeline.limits
-        )
-        return _image(drawn, media_type, results, time.perf_counter() - start)
-    return _json(upload, results)
+    return _answer(model, "detection", DETECT_OPTIONS, DETECT_BODY)
 
 
 @bp.post("/<model>/classify")
 def classify(model: str) -> ResponseReturnValue:
     """Classify an image: the top-k labels with their probabilities."""
-    pipeline = _pipeline()
-    config = pipeline.model(model, "classification")
-    upload, call, media_type = _read(config, CLASSIFY_OPTIONS, CLASSIFY_BODY)
-    results = pipeline.classify(model, upload.images, ClassifyOptions(**upload.options), call)
-    if media_type != JSON:
-        from adapter import annotate
+    return _answer(model, "classification", CLASSIFY_OPTIONS, CLASSIFY_BODY)
 
-        result = _single(results)
-        assert isinstance(result, ClassifyResult)
-        start = time.perf_counter()
+
+def _answer(model: str, task: str, options: Schema, body: Schema) -> Response:
+    """Run the request's images through ``model`` and answer JSON or an annotated image."""
+    pipeline = _pipeline()
+    config = pipeline.model(model, task)  # 404 before reading a large body
+    upload, call, media_type = _read(config, options, body)
+    results: Sequence[Result | errors.ApiError]
+    if task == "detection":
+        results = pipeline.detect(model, upload.images, DetectionOptions(**upload.options), call)
+    else:
+        results = pipeline.classify(model, upload.images, ClassifyOptions(**upload.options), call)
+    if media_type == JSON:
+        return _json(upload, results)
+    from adapter import annotate  # Pillow is loaded only by workers that draw
+
+    result, data = _single(results), upload.images[0]
+    start = time.perf_counter()
+    if isinstance(result, DetectResult):
+        drawn = annotate.draw_detections(data, result.detections, media_type, pipeline.limits)
+    else:
         drawn = annotate.draw_classifications(
-            upload.images[0], result.classifications, media_type, pipeline.limits
+            data, result.classifications, media_type, pipeline.limits
         )
-        return _image(drawn, media_type, results, time.perf_counter() - start)
-    return _json(upload, results)
+    return _image(drawn, media_type, results, time.perf_counter() - start)
 
 
 def _single(results: Sequence[Result | errors.ApiError]) -> Result:
