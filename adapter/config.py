@@ -7,6 +7,7 @@ the only module that reads the environment.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ class Settings:
     backend_policy: BackendPolicy = field(default_factory=BackendPolicy)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no key needed
     log_level: str = "INFO"
+    log_format: str = "json"  # or "text": ``LEVEL logger request_id=<id> message``
 
 
 def _env_number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -244,6 +246,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         backend_policy=_backend_policy(env),
         api_keys=_api_keys(env),
         log_level=_log_level(env),
+        log_format=_log_format(env),
     )
 
 
@@ -374,23 +377,85 @@ def _model_config(
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """How gunicorn runs the service (``ADAPTER_BIND``, ``ADAPTER_WORKERS``, ...)."""
+    """How gunicorn runs the service (``ADAPTER_BIND``, ``ADAPTER_WORKERS``, ...).
+
+    ``max_requests`` 0 never recycles a worker; ``log_format`` is shared with
+    :attr:`Settings.log_format` (gunicorn's own lines follow it too).
+    """
 
     bind: str = "0.0.0.0:8080"
     workers: int = 2
     threads: int = 4
     timeout_s: int = 30
     graceful_timeout_s: int = 20
+    keepalive_s: int = 5
+    max_requests: int = 2000
+    max_requests_jitter: int = 200
+    log_format: str = "json"
 
 
-def load_server_settings(environ: Mapping[str, str] | None = None) -> ServerSettings:
-    """Read the gunicorn settings; workers default to one per CPU (at least 2)."""
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _cgroup_cpu_limit(root: Path) -> float | None:
+    """The container's CPU quota in CPUs (cgroup v2 ``cpu.max``, else v1), None if unlimited."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup quota (rounded up)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit(cgroup_root)
+    if limit is not None:
+        cpus = min(cpus, math.ceil(limit))
+    return max(1, cpus)
+
+
+def default_workers(cpus: int) -> int:
+    """One worker per CPU, at least 2 (one can restart while the other serves)."""
+    return max(2, cpus)
+
+
+LOG_FORMATS = ("json", "text")
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    log_format = (env.get("ADAPTER_LOG_FORMAT") or "json").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"ADAPTER_LOG_FORMAT must be json or text, got {log_format!r}")
+    return log_format
+
+
+def load_server_settings(
+    environ: Mapping[str, str] | None = None, cpus: int | None = None
+) -> ServerSettings:
+    """Read the gunicorn settings; workers default to :func:`default_workers` of the
+    available CPUs (``cpus``, default :func:`available_cpus`)."""
     env = os.environ if environ is None else environ
-    cpus = os.cpu_count() or 1
+    cpus = available_cpus() if cpus is None else cpus
+    max_requests = int(_env_number(env, "ADAPTER_MAX_REQUESTS", 2000, 0))
+    jitter = int(_env_number(env, "ADAPTER_MAX_REQUESTS_JITTER", max_requests // 10, 0))
     return ServerSettings(
         bind=env.get("ADAPTER_BIND") or "0.0.0.0:8080",
-        workers=int(_env_number(env, "ADAPTER_WORKERS", max(2, cpus), 1)),
+        workers=int(_env_number(env, "ADAPTER_WORKERS", default_workers(cpus), 1)),
         threads=int(_env_number(env, "ADAPTER_THREADS", 4, 1)),
         timeout_s=int(_env_number(env, "ADAPTER_WORKER_TIMEOUT_S", 30, 1)),
         graceful_timeout_s=int(_env_number(env, "ADAPTER_GRACEFUL_TIMEOUT_S", 20, 0)),
+        keepalive_s=int(_env_number(env, "ADAPTER_KEEPALIVE_S", 5, 0)),
+        max_requests=max_requests,
+        max_requests_jitter=jitter if max_requests else 0,
+        log_format=_log_format(env),
     )

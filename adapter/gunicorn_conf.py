@@ -1,26 +1,142 @@
 """Gunicorn settings for the adapter (``gunicorn -c python:adapter.gunicorn_conf``).
 
 Threads, not gevent: grpcio and gevent don't mix. No ``preload_app``: each
-worker builds its app, and its gRPC channel, after the fork.
+worker builds its app, and its gRPC channel, after the fork. Workers are
+recycled after ``max_requests`` (plus jitter, so they don't all restart at
+once); the heartbeat file lives in ``/dev/shm`` so a slow disk can't make a
+busy worker look dead. Access lines are JSON on stdout
+(:class:`adapter.accesslog.JsonLogger`). Every value comes from
+:func:`adapter.config.load_server_settings` (``ADAPTER_*``).
+
+Loading this module also prepares Prometheus' multiprocess directory
+(``PROMETHEUS_MULTIPROC_DIR``) before any worker forks.
 """
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from adapter.config import load_server_settings
 
+__all__ = [
+    "accesslog",
+    "bind",
+    "child_exit",
+    "control_socket_disable",
+    "errorlog",
+    "graceful_timeout",
+    "keepalive",
+    "logger_class",
+    "max_requests",
+    "max_requests_jitter",
+    "on_exit",
+    "post_worker_init",
+    "preload_app",
+    "threads",
+    "timeout",
+    "worker_class",
+    "worker_tmp_dir",
+    "workers",
+    "wsgi_app",
+]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The directory this process made for the metrics, removed at exit (None: the operator's own).
+_created_dir: str | None = None
+
+
+def prepare_multiproc_dir() -> str:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory; return it.
+
+    Unset: a fresh temporary directory, which :func:`on_exit` removes. Set:
+    made if missing, and emptied of the ``*.db`` files an earlier run left,
+    whose counts would otherwise add to this run's. Runs once per process, at
+    the first import (a reload on SIGHUP finds the module imported already, so
+    the live workers' files stay).
+    """
+    global _created_dir
+    given = os.environ.get(MULTIPROC_ENV)
+    if not given:
+        _created_dir = tempfile.mkdtemp(prefix="adapter-metrics-")
+        os.environ[MULTIPROC_ENV] = _created_dir
+        return _created_dir
+    directory = Path(given)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return given
+
+
+prepare_multiproc_dir()
 _server = load_server_settings()
 
 wsgi_app = "adapter.app:create_app()"
 bind = [_server.bind]
-workers = _server.workers
 worker_class = "gthread"
+workers = _server.workers
 threads = _server.threads
+# Also the heartbeat: a worker silent for this long is killed and replaced.
 timeout = _server.timeout_s
 graceful_timeout = _server.graceful_timeout_s
-keepalive = 5
+keepalive = _server.keepalive_s
+max_requests = _server.max_requests
+max_requests_jitter = _server.max_requests_jitter
 preload_app = False
+# tmpfs: the heartbeat is a chmod per loop; on a slow or overlay disk it can stall.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+logger_class = "adapter.accesslog.JsonLogger"
 accesslog = "-"
-# The request id links an access line to the app's own log lines for that request.
-access_log_format = (
-    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" rid=%({x-request-id}o)s'
-)
-
 errorlog = "-"
+# gunicorn >= 25.1's admin socket ($HOME/.gunicorn/gunicorn.ctl): unused, and shared by every
+# instance on a host; older versions ignore the name.
+control_socket_disable = True
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Gunicorn hook (master): drop a dead worker's live gauges from the metrics."""
+    from adapter.metrics import worker_exited  # lazily: the master never loads the app
+
+    worker_exited(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Gunicorn hook (worker): on SIGTERM, stop listening at once (``gthread`` workers).
+
+    The master closes its listening socket on SIGTERM, but each worker holds
+    a copy until it exits: meanwhile the kernel still completes connections,
+    which wait in the backlog and are reset at the end. Closing the worker's
+    copy too makes them refused at once, so clients retry elsewhere. A worker
+    recycled or scaled down alone closes only its own copy.
+    """
+    needed = ("accept", "handle_exit", "method_queue", "set_accept_enabled", "sockets")
+    if not all(hasattr(worker, name) for name in needed):
+        return  # not a gthread worker of a gunicorn version this knows
+    accept, handle_exit = worker.accept, worker.handle_exit
+
+    def _accept(listener: Any) -> None:
+        if worker.alive:  # an event polled before the listener was closed
+            accept(listener)
+
+    def _close_listeners() -> None:
+        worker.set_accept_enabled(False)
+        for listener in worker.sockets:
+            listener.close()
+
+    def _on_term(signum: int, frame: Any) -> None:
+        handle_exit(signum, frame)
+        worker.method_queue.defer(_close_listeners)  # on the worker's loop, not in the handler
+
+    worker.accept = _accept  # registered with the poller later, in run()
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.siginterrupt(signal.SIGTERM, False)
+
+
+def on_exit(server: Any) -> None:
+    """Gunicorn hook (master, last): remove the metrics directory this process made."""
+    if _created_dir is not None:
+        shutil.rmtree(_created_dir, ignore_errors=True)

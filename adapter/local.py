@@ -22,6 +22,14 @@ from types import FrameType
 
 READY_TIMEOUT_S = 120.0
 SAMPLES = "adapter/demo/samples"
+# The deploy config in a checkout; an installed wheel has only the packaged one it re-exports.
+DEPLOY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py"
+PACKAGED_CONFIG = "python:adapter.gunicorn_conf"
+
+
+def gunicorn_config() -> str:
+    """``deploy/gunicorn.conf.py`` when run from a checkout, else the packaged settings."""
+    return str(DEPLOY_CONFIG) if DEPLOY_CONFIG.is_file() else PACKAGED_CONFIG
 
 
 def spawn(command: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -66,9 +74,9 @@ def model_server_command(models_dir: Path, port: int) -> list[str]:
 
 
 def adapter_command(port: int, workers: int) -> list[str]:
-    """The command line of the adapter under gunicorn on ``port``."""
+    """The command line of the adapter under gunicorn on ``port`` (:func:`gunicorn_config`)."""
     return [
-        sys.executable, "-m", "gunicorn", "-c", "python:adapter.gunicorn_conf",
+        sys.executable, "-m", "gunicorn", "-c", gunicorn_config(),
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
     ]  # fmt: skip
 

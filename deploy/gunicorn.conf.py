@@ -1,7 +1,30 @@
-"""Gunicorn config for containers: ``gunicorn -c deploy/gunicorn.conf.py``.
+"""Gunicorn config for containers and `make run`: ``gunicorn -c deploy/gunicorn.conf.py``.
 
-The settings live in the package (``adapter.gunicorn_conf``) so an installed
-wheel has them too; this file is the deploy-time entry point.
+It re-exports :mod:`adapter.gunicorn_conf`, which lives in the package so an
+installed wheel has it too (``gunicorn -c python:adapter.gunicorn_conf``).
+What it sets, each from its ``ADAPTER_*`` variable:
+
+- ``wsgi_app = "adapter.app:create_app()"``, ``bind`` (``ADAPTER_BIND``, 0.0.0.0:8080);
+- ``worker_class = "gthread"`` (grpcio and gevent don't mix); ``workers``
+  (``ADAPTER_WORKERS``, default one per usable CPU, at least 2; the affinity
+  mask and a cgroup CPU quota count) and ``threads`` (``ADAPTER_THREADS``, 4);
+- ``timeout`` (``ADAPTER_WORKER_TIMEOUT_S``, 30 s): the request and heartbeat
+  timeout, with the heartbeat file in ``worker_tmp_dir = "/dev/shm"``;
+  ``graceful_timeout`` (``ADAPTER_GRACEFUL_TIMEOUT_S``, 20 s) for in-flight
+  requests after SIGTERM; ``keepalive`` (``ADAPTER_KEEPALIVE_S``, 5 s);
+- ``max_requests`` / ``max_requests_jitter`` (``ADAPTER_MAX_REQUESTS``,
+  2000, 0 never recycles; ``ADAPTER_MAX_REQUESTS_JITTER``, a tenth of it);
+- ``preload_app = False``: gRPC channels are made after the fork;
+- ``logger_class = "adapter.accesslog.JsonLogger"``, ``accesslog = "-"``:
+  one JSON line per request on stdout; gunicorn's own lines on stderr, JSON
+  unless ``ADAPTER_LOG_FORMAT=text``;
+- ``PROMETHEUS_MULTIPROC_DIR``: a fresh temporary directory if unset
+  (removed at exit), emptied of old files if set; the ``child_exit`` hook
+  tells :mod:`adapter.metrics` that a worker died;
+- ``post_worker_init``: on SIGTERM a worker closes its copy of the listening
+  socket at once, so new connections are refused while requests in flight
+  finish (not left in the backlog until the worker exits);
+- ``control_socket_disable = True``: no ``gunicornc`` admin socket.
 """
 
 from adapter.gunicorn_conf import *  # noqa: F403

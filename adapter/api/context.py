@@ -5,14 +5,19 @@ A client's ``X-Request-ID`` is kept if it is 1-128 characters of
 characters that could forge log lines) is replaced by a fresh uuid4 hex. The
 id is echoed on every response, errors included, and added to every log
 record emitted while the request runs (``-`` outside a request).
+
+Log lines are one JSON object each (:class:`JsonFormatter`, the default) or
+text (:data:`LOG_FORMAT`), as ``ADAPTER_LOG_FORMAT`` says.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
 from contextvars import ContextVar
+from datetime import UTC, datetime
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -31,8 +36,36 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr with :data:`LOG_FORMAT` unless logging is set up already.
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, request_id, message (and exc_info).
+
+    ``json.dumps`` escapes CR/LF, so no message can forge a second line.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", None) or _current.get() or "-",
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(line)
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    """The formatter of ``log_format``: ``json`` (:class:`JsonFormatter`) or ``text``."""
+    return JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT)
+
+
+def configure_logging(level: str, log_format: str = "json") -> None:
+    """Log to stderr in ``log_format`` (``json`` or ``text``) unless logging is set up already.
 
     Either way, every handler of the root logger (and of gunicorn's error
     logger, when running under gunicorn) gets a :class:`RequestIdFilter`, so
@@ -40,7 +73,10 @@ def configure_logging(level: str) -> None:
     """
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=level, format=LOG_FORMAT)
+        stderr = logging.StreamHandler()
+        stderr.setFormatter(formatter(log_format))
+        root.addHandler(stderr)
+        root.setLevel(level)
     for handler in (*root.handlers, *logging.getLogger("gunicorn.error").handlers):
         if not any(isinstance(known, RequestIdFilter) for known in handler.filters):
             handler.addFilter(RequestIdFilter())

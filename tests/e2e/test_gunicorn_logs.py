@@ -25,6 +25,7 @@ def test_log_lines_carry_the_request_id_and_never_the_key(tmp_path: Path) -> Non
         "ADAPTER_TFS_TARGET": f"127.0.0.1:{free_port()}",
         "ADAPTER_API_KEYS": KEY,
         "ADAPTER_LOG_LEVEL": "DEBUG",
+        "ADAPTER_LOG_FORMAT": "text",  # the regexes below read text lines
     }
     port = free_port()
     url = f"http://127.0.0.1:{port}"
