@@ -7,8 +7,9 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from adapter import errors
+from adapter import errors, metrics
 from adapter.api import auth, context, docs, health, inference, models
+from adapter.api import metrics as metrics_api
 from adapter.config import Settings, load_settings
 from adapter.pipeline import Pipeline
 
@@ -36,11 +37,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False  # "//" is a 404 problem, not an HTML redirect
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
-    context.configure_logging(settings.log_level)  # request ids in every log line
+    context.configure_logging(settings.log_level, settings.log_format)  # request ids in every line
     app.extensions["pipeline"] = Pipeline(settings)
+    metrics.install(app, settings.models)  # first: counts and times what the others do
     context.install(app)  # X-Request-ID on every response and log line
     auth.install(app, settings.api_keys)
-    for blueprint in (health.bp, docs.bp, models.bp, inference.bp):
+    for blueprint in (health.bp, metrics_api.bp, docs.bp, models.bp, inference.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(errors.ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -1,7 +1,7 @@
 """Optional API keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 
 Off when no key is configured (``ADAPTER_API_KEYS``, ``ADAPTER_API_KEYS_FILE``).
-When on, every route but health and the docs needs a key; the check runs
+When on, every route but health, metrics and the docs needs a key; the check runs
 before the body is read, takes the same time whichever key (if any) matches,
 and neither the key nor the ``Authorization`` header is ever logged or echoed.
 """
@@ -18,8 +18,9 @@ from adapter import errors
 
 log = logging.getLogger(__name__)
 
-# Routes that stay open with keys on: probes and the API's own documentation.
-OPEN_ROUTES = frozenset({"/healthz", "/readyz", "/openapi.yaml", "/docs"})
+# Routes that stay open with keys on: probes, Prometheus' scrape (inside the
+# cluster, like the probes) and the API's own documentation.
+OPEN_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/docs"})
 OPEN_ROUTE_PREFIX = "/docs/"
 HOW_TO_SEND = "Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
 

@@ -11,11 +11,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema
 
-from adapter import errors
+from adapter import errors, metrics
 from adapter.api.uploads import Upload, read_timeout_s, read_upload
 from adapter.config import ModelConfig
 from adapter.mapping.detection import DetectionOptions
-from adapter.pipeline import Call, ClassifyOptions, ClassifyResult, DetectResult, Pipeline
+from adapter.pipeline import Call, ClassifyOptions, ClassifyResult, DetectResult, Pipeline, Timings
 from adapter.schemas.options import CLASSIFY_BODY, CLASSIFY_OPTIONS, DETECT_BODY, DETECT_OPTIONS
 from adapter.serving.resilience import Deadline
 
@@ -75,6 +75,7 @@ def _answer(model: str, task: str, options: Schema, body: Schema) -> Response:
         results = pipeline.detect(model, upload.images, DetectionOptions(**upload.options), call)
     else:
         results = pipeline.classify(model, upload.images, ClassifyOptions(**upload.options), call)
+    _observe(model, results)
     if media_type == JSON:
         return _json(upload, results)
     from adapter import annotate  # Pillow is loaded only by workers that draw
@@ -123,16 +124,31 @@ def _image(
     return response
 
 
+def _timings(results: Sequence[Result | errors.ApiError]) -> Timings | None:
+    """The request's ms: the batch's decode and inference, and all the mapping (None if no
+    image got a result)."""
+    done = [result for result in results if not isinstance(result, errors.ApiError)]
+    if not done:
+        return None
+    mapping = sum(result.timings_ms.mapping for result in done)
+    return dataclasses.replace(done[0].timings_ms, mapping=mapping)
+
+
+def _observe(model: str, results: Sequence[Result | errors.ApiError]) -> None:
+    """Record the request's step times in the metrics' histograms."""
+    timings = _timings(results)
+    if timings is not None:
+        metrics.observe_steps(model, timings.decode, timings.inference, timings.mapping)
+
+
 def _server_timing(response: Response, results: Sequence[Result | errors.ApiError]) -> None:
     """``Server-Timing``: the batch's decode and inference, and all the mapping, in ms
     (and the drawing of an annotated image, added by :func:`_image`)."""
     response.vary.add("Accept")  # JSON or an annotated image, at one URL
-    done = [result for result in results if not isinstance(result, errors.ApiError)]
-    if not done:
+    timings = _timings(results)
+    if timings is None:
         return
-    timings = done[0].timings_ms
-    mapping = sum(result.timings_ms.mapping for result in done)
     response.headers["Server-Timing"] = (
         f"decode;dur={timings.decode:.3f}, inference;dur={timings.inference:.3f}, "
-        f"mapping;dur={mapping:.3f}"
+        f"mapping;dur={timings.mapping:.3f}"
     )

@@ -4,6 +4,7 @@ A :class:`Backend` wraps a transport (gRPC or REST) with the request's
 deadline, client-side retries on UNAVAILABLE and a circuit breaker, and turns
 every failure into the :mod:`adapter.errors` problem a caller sees. The
 server's own messages go to the log only: they can name hosts and paths.
+Failed calls and breaker changes are counted in :mod:`adapter.metrics`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import grpc
 import numpy.typing as npt
 
-from adapter import errors
+from adapter import errors, metrics
 from adapter.serving.resilience import (
     RETRYABLE,
     UNHEALTHY,
@@ -42,8 +44,9 @@ T = TypeVar("T")
 class Backend:
     """A transport to one TF Serving target, with retries and a circuit breaker.
 
-    ``name`` identifies the backend in logs and ``/readyz`` (``grpc``, ``rest``
-    or the registry's name for it); it never reaches error bodies.
+    ``name`` identifies the backend in logs, ``/readyz`` and the metrics'
+    ``backend`` label (``grpc``, ``rest`` or the registry's name for it); it
+    never reaches error bodies.
     """
 
     def __init__(
@@ -58,6 +61,9 @@ class Backend:
         self.transport = transport
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
+        if self.breaker.on_change is None:
+            self.breaker.on_change = partial(metrics.breaker_state, name)
+            metrics.breaker_state(name, self.breaker.state)
 
     def predict(
         self,
@@ -131,6 +137,7 @@ class Backend:
                     self.breaker.record_failure()
                 else:
                     self.breaker.record_success()
+                metrics.backend_error(self.name, model.name, failure.code.name)
                 raise to_api_error(
                     failure, model, backend=self.name, version_requested=version_requested
                 ) from None
@@ -138,6 +145,7 @@ class Backend:
                 # Never leave the breaker waiting on a probe that didn't report.
                 log.exception("backend %s: call for %s failed", self.name, model.describe())
                 self.breaker.record_failure()
+                metrics.backend_error(self.name, model.name, grpc.StatusCode.UNKNOWN.name)
                 raise errors.BackendError("The model server could not be called.") from None
             self.breaker.record_success()
             return result

@@ -10,6 +10,7 @@
 * :class:`CircuitBreaker`: after ``failure_threshold`` failed calls in a row
   it opens, and calls fail at once for ``cooldown_s``; then one probe call
   goes through (half-open): success closes it, failure opens it again.
+  ``on_change`` hears each change (the metrics' breaker gauge listens).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -86,15 +88,27 @@ class CircuitBreaker:
     """Per backend and per worker: closed → open → half-open (one probe) → closed or open.
 
     Defaults: opens after 5 failures in a row, stays open 5 s. Thread-safe.
+    ``on_change`` (default: none) is called with the new state, under the
+    breaker's lock so calls arrive in order, whenever a call changes it:
+    ``open`` when it opens, ``half_open`` when the probe is let through,
+    ``closed`` when it closes. It must be quick and must not call the breaker.
     """
 
-    def __init__(self, failure_threshold: int = 5, cooldown_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        cooldown_s: float = 5.0,
+        *,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self.failure_threshold = failure_threshold
         self.cooldown_s = cooldown_s
+        self.on_change = on_change
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
         self._probing = False
+        self._reported = "closed"
 
     @property
     def state(self) -> str:
@@ -118,6 +132,7 @@ class CircuitBreaker:
             waited = now - self._opened_at
             if waited >= self.cooldown_s and not self._probing:
                 self._probing = True  # this caller is the probe
+                self._report()
                 return
             left = self.cooldown_s - waited if waited < self.cooldown_s else self.cooldown_s
             raise CircuitOpen(max(1, math.ceil(left)))
@@ -128,6 +143,7 @@ class CircuitBreaker:
             self._failures = 0
             self._opened_at = None
             self._probing = False
+            self._report()
 
     def record_failure(self) -> None:
         """A call failed in a way that says the backend is unwell; maybe open the circuit."""
@@ -136,3 +152,18 @@ class CircuitBreaker:
             if self._probing or self._failures >= self.failure_threshold:
                 self._opened_at = time.monotonic()
                 self._probing = False
+                self._report()
+
+    def _report(self) -> None:
+        """Tell ``on_change`` about a new state (call with the lock held).
+
+        Event-driven, unlike :attr:`state`: an open breaker whose cooldown has
+        passed is reported half-open only once a call is let through as the probe.
+        """
+        state = "half_open" if self._probing else "open"
+        if self._opened_at is None:
+            state = "closed"
+        if state != self._reported:
+            self._reported = state
+            if self.on_change is not None:
+                self.on_change(state)
