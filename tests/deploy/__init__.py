@@ -1,0 +1,1 @@
+"""Offline checks of deploy/: schemas, the settings a user relies on, the configs served."""
