@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -93,14 +94,42 @@ def multiprocess_dir() -> str | None:
 
 
 def worker_exited(pid: int) -> None:
-    """Drop a dead worker's live gauges (in-flight, breaker); its counts are kept.
+    """Drop a dead worker's live gauges (in-flight, breaker) and fold its counts into one file.
 
-    Called from gunicorn's ``child_exit`` hook in the master.
+    Called from gunicorn's ``child_exit`` hook in the master (one thread). Workers
+    recycled by ``max_requests`` would otherwise each leave their counter and
+    histogram files behind: the directory would grow without end, and every
+    scrape would read them all.
     """
-    if multiprocess_dir():
-        from prometheus_client import multiprocess
+    directory = multiprocess_dir()
+    if not directory:
+        return
+    from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # unannotated upstream
+    multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]  # unannotated
+    for kind in ("counter", "histogram"):
+        _fold(Path(directory) / f"{kind}_{pid}.db", Path(directory) / f"{kind}_exited.db")
+
+
+def _fold(dead: Path, total: Path) -> None:
+    """Add every value of ``dead`` to ``total`` (same keys), then remove ``dead``.
+
+    Counters and histogram buckets are sums over files, so the scrape's totals
+    are unchanged; the collector reads the type from the file name's prefix.
+    """
+    if not dead.exists():
+        return
+    from prometheus_client.mmap_dict import MmapedDict
+
+    merged = MmapedDict(str(total))  # type: ignore[no-untyped-call]  # unannotated upstream
+    try:
+        values = MmapedDict.read_all_values_from_file(str(dead))  # type: ignore[no-untyped-call]
+        for key, value, timestamp, _ in values:
+            current, _ = merged.read_value(key)  # type: ignore[no-untyped-call]
+            merged.write_value(key, current + value, timestamp)  # type: ignore[no-untyped-call]
+    finally:
+        merged.close()  # type: ignore[no-untyped-call]
+    dead.unlink()
 
 
 def observe_steps(model: str, decode_ms: float, inference_ms: float, mapping_ms: float) -> None:

@@ -95,8 +95,10 @@ def detects_by_worker(metrics_dir: Path) -> dict[int, float]:
     """Each process's own count of successful detects, read from its counter file."""
     counts = {}
     for path in metrics_dir.glob("counter_*.db"):
-        pid = int(path.stem.removeprefix("counter_"))
-        counts[pid] = sum(
+        owner = path.stem.removeprefix("counter_")
+        if not owner.isdigit():  # counter_exited.db: the folded counts of dead workers
+            continue
+        counts[int(owner)] = sum(
             sample.value
             for family in MultiProcessCollector.merge([str(path)])
             for sample in family.samples
@@ -176,7 +178,16 @@ def test_a_dead_workers_counts_stay_and_its_live_gauges_go(gunicorn: Gunicorn) -
     wait_for_http(f"{gunicorn.url}/healthz", [gunicorn.process], timeout_s=30)
     # gunicorn's child_exit hook (adapter/gunicorn_conf.py) marked the worker dead.
     assert not list(gunicorn.metrics_dir.glob(f"gauge_live*_{victim}.db"))
-    assert (gunicorn.metrics_dir / f"counter_{victim}.db").exists()
+    # Its counts were folded into one file for all dead workers; its own files are gone.
+    assert not list(gunicorn.metrics_dir.glob(f"*_{victim}.db"))
+    exited = MultiProcessCollector.merge([str(gunicorn.metrics_dir / "counter_exited.db")])
+    folded = sum(
+        sample.value
+        for family in exited
+        for sample in family.samples
+        if sample.name == "tfs_adapter_requests_total" and sample.labels == OK
+    )
+    assert folded == by_worker[victim]
     samples = scrape(gunicorn.url)
     assert value(samples, "tfs_adapter_requests_total", **OK) == before
     assert value(samples, "tfs_adapter_requests_in_flight") == 0
