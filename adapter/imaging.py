@@ -26,7 +26,7 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal, TypedDict, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -371,19 +371,33 @@ class Preprocessing:
     def _run(
         self, payloads: tuple[bytes, ...], limits: Limits
     ) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], list[_NativeItem]]:
-        if not isinstance(limits, Limits):
-            raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
         width, height = self.size
         return _native.preprocess(
             list(payloads),
             width,
             height,
-            max_bytes=limits.max_bytes,
-            max_width=limits.max_width,
-            max_height=limits.max_height,
-            max_pixels=limits.max_pixels,
+            **_limit_args(limits),
             **self._native_args,  # type: ignore[arg-type]  # validated in __post_init__
         )
+
+
+class _LimitArgs(TypedDict):
+    max_bytes: int
+    max_width: int
+    max_height: int
+    max_pixels: int
+
+
+def _limit_args(limits: Limits) -> _LimitArgs:
+    """``limits`` as the extension's keyword arguments (``TypeError`` if not a :class:`Limits`)."""
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
+    return _LimitArgs(
+        max_bytes=limits.max_bytes,
+        max_width=limits.max_width,
+        max_height=limits.max_height,
+        max_pixels=limits.max_pixels,
+    )
 
 
 def _image_tensor(
@@ -459,18 +473,13 @@ def decode(
     defaults to :class:`Limits()`. Errors as :func:`preprocess`.
     """
     payload = _as_bytes(data)
-    if not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
     if not isinstance(background, tuple | list) or len(background) != 3:
         raise ValueError(f"background must be an (r, g, b) triple, got {background!r}")
     rgb = tuple(_check_int("background", v, 0, 255) for v in background)
     array, (fmt, _, _, orientation) = _native.decode(
         payload,
         background=(rgb[0], rgb[1], rgb[2]),
-        max_bytes=limits.max_bytes,
-        max_width=limits.max_width,
-        max_height=limits.max_height,
-        max_pixels=limits.max_pixels,
+        **_limit_args(limits),
     )
     height, width = array.shape[:2]
     return ImageTensor(
@@ -492,13 +501,8 @@ def probe(data: bytes, *, limits: Limits = Limits()) -> ImageInfo:
     :class:`ImageTooLarge`.
     """
     payload = _as_bytes(data)
-    if not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
     fmt, width, height = _native.probe(
         payload,
-        max_bytes=limits.max_bytes,
-        max_width=limits.max_width,
-        max_height=limits.max_height,
-        max_pixels=limits.max_pixels,
+        **_limit_args(limits),
     )
     return ImageInfo(format=fmt, width=width, height=height)

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 READY_TIMEOUT_S = 120.0
 SAMPLES = "adapter/demo/samples"
@@ -32,9 +33,20 @@ def gunicorn_config() -> str:
     return str(DEPLOY_CONFIG) if DEPLOY_CONFIG.is_file() else PACKAGED_CONFIG
 
 
-def spawn(command: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start a child in its own session, so Ctrl-C reaches only us and we stop it in order."""
-    return subprocess.Popen(list(command), env=dict(env or os.environ), start_new_session=True)
+def spawn(
+    command: Sequence[str], env: Mapping[str, str] | None = None, output: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a child in its own session, so Ctrl-C reaches only us and we stop it in order.
+
+    ``output`` (default: ours) receives the child's stdout and stderr.
+    """
+    return subprocess.Popen(
+        list(command),
+        env=dict(env or os.environ),
+        stdout=output,
+        stderr=None if output is None else subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> int:

@@ -39,7 +39,6 @@ run (few runs); its results go to ``bench/.work/``, never to ``bench/results/``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import gc
@@ -64,9 +63,8 @@ import requests  # noqa: E402
 from adapter.local import adapter_command, spawn, stop, wait_for_http  # noqa: E402
 from adapter.modelserver.testing import free_port, start_model_server  # noqa: E402
 from bench import charts  # noqa: E402
+from bench.options import WORK, parse  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / ".work"
 SAMPLES = ROOT / "adapter" / "demo" / "samples"
 MODELS = ROOT / "var" / "models"
 
@@ -501,17 +499,8 @@ def chart(
 
 def main() -> int:
     """Start the service, time (a) then (b), write the results; 1 if a contender failed."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=None, help="timed calls per contender")
-    parser.add_argument("--quick", action="store_true", help="a smoke run; results to bench/.work")
-    args = parser.parse_args()
-    runs = args.runs if args.runs is not None else (5 if args.quick else 100)
-    if runs < 1:
-        parser.error("--runs must be at least 1")
-    warmup = 1 if args.quick else 3
-    out = WORK / "quick" if args.quick else RESULTS
+    options = parse(__doc__, runs=(5, 100), runs_help="timed calls per contender")
+    runs, warmup, out = options.runs, options.warmup, options.out
 
     print("starting the model server and the adapter (gunicorn, 1 worker) ...", flush=True)
     with running_service(WORK / "api-gunicorn.log") as url, requests.Session() as session:
@@ -529,7 +518,7 @@ def main() -> int:
     meta = {
         "runs": runs,
         "warmup": warmup,
-        "quick": args.quick,
+        "quick": options.quick,
         "workers": 1,
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
@@ -545,7 +534,7 @@ def main() -> int:
     chart(batches, styles, meta, out / "api.png")
     print()
     print(text, end="")
-    if args.quick:
+    if options.quick:
         print(f"\n(--quick: written to {out.relative_to(ROOT)}, not bench/results)")
     rows = [*batches, styles]
     return 1 if any("error" in r for row in rows for r in row["contenders"].values()) else 0

@@ -45,7 +45,6 @@ and ``coldstart.png``. ``--quick`` is a smoke run (2 runs); its results go to
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -69,9 +68,8 @@ import requests  # noqa: E402
 from adapter.local import adapter_command, stop  # noqa: E402
 from adapter.modelserver.testing import free_port, start_model_server  # noqa: E402
 from bench import charts  # noqa: E402
+from bench.options import WORK, parse  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / ".work"
 SAMPLE = ROOT / "adapter" / "demo" / "samples" / "digits.jpg"
 MODELS = ROOT / "var" / "models"
 DETECT = "/v1/models/digits/detect"
@@ -409,16 +407,8 @@ def chart(
 
 def main() -> int:
     """Measure (a) then (b), write the results; 1 if a target of (a) is missed."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=None, help="runs per contender (5)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run; results to bench/.work")
-    args = parser.parse_args()
-    runs = args.runs if args.runs is not None else (2 if args.quick else 5)
-    if runs < 1:
-        parser.error("--runs must be at least 1")
-    out = WORK / "quick" if args.quick else RESULTS
+    options = parse(__doc__, runs=(2, 5), runs_help="runs per contender (5)")
+    runs, out = options.runs, options.out
     log_path = WORK / "coldstart-gunicorn.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
@@ -434,7 +424,7 @@ def main() -> int:
 
     meta = {
         "runs": runs,
-        "quick": args.quick,
+        "quick": options.quick,
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
@@ -453,7 +443,7 @@ def main() -> int:
     chart(gunicorn, imports, meta, out / "coldstart.png")
     print()
     print(text, end="")
-    if args.quick:
+    if options.quick:
         print(f"\n(--quick: written to {out.relative_to(ROOT)}, not bench/results)")
     return 0 if all(t["met"] for t in gunicorn["targets"]) else 1
 

@@ -42,7 +42,6 @@ Usage: ``python bench/preprocess.py [--runs 30] [--quick]``; writes
 
 from __future__ import annotations
 
-import argparse
 import gc
 import hashlib
 import io
@@ -73,9 +72,7 @@ from PIL import __version__ as pillow_version  # noqa: E402
 
 from adapter.imaging import decode_resize  # noqa: E402
 from bench import charts, photos  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / ".work"
+from bench.options import RESULTS, WORK, parse  # noqa: E402
 
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)
@@ -607,17 +604,11 @@ def chart(
 
 def main() -> int:
     """Measure every row, then TensorFlow on every row, then write the results."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    options = parse(
+        __doc__, runs=(5, 30), runs_help="timed runs per contender", quick_help="a ~30 s smoke run"
     )
-    parser.add_argument("--runs", type=int, default=None, help="timed runs per contender")
-    parser.add_argument("--quick", action="store_true", help="a ~30 s smoke run")
-    args = parser.parse_args()
-    runs = args.runs if args.runs is not None else (5 if args.quick else 30)
-    warmup = 1 if args.quick else 3
-    per_thread, repeats = (4, 3) if args.quick else (12, 5)
-    if runs < 1:
-        parser.error("--runs must be at least 1")
+    runs, warmup = options.runs, options.warmup
+    per_thread, repeats = (4, 3) if options.quick else (12, 5)
 
     cv2.setNumThreads(1)
     print("inputs:", flush=True)
@@ -669,7 +660,7 @@ def main() -> int:
     meta = {
         "runs": runs,
         "warmup": warmup,
-        "quick": args.quick,
+        "quick": options.quick,
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),

@@ -44,7 +44,6 @@ to ``bench/results/``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import gc
 import hashlib
@@ -79,9 +78,8 @@ from adapter.serving.grpc_client import GrpcClient  # noqa: E402
 from adapter.serving.protos import predict_pb2  # noqa: E402
 from adapter.serving.servable import ModelRef  # noqa: E402
 from bench import charts, photos  # noqa: E402
+from bench.options import parse  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / ".work"
 CACHE = ROOT / "var" / "bench"
 
 SIGNATURE = "serving_default"
@@ -592,18 +590,9 @@ def chart(
 
 def main() -> int:
     """Round trips first (this process TF-free), then request building with TensorFlow."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=None, help="timed round trips per contender")
-    parser.add_argument("--quick", action="store_true", help="a smoke run; results to bench/.work")
-    args = parser.parse_args()
-    runs = args.runs if args.runs is not None else (3 if args.quick else 40)
-    if runs < 1:
-        parser.error("--runs must be at least 1")
-    warmup = 1 if args.quick else 3
-    build_runs, build_warmup = (20, 2) if args.quick else (300, 20)
-    out = WORK / "quick" if args.quick else RESULTS
+    options = parse(__doc__, runs=(3, 40), runs_help="timed round trips per contender")
+    runs, warmup, out = options.runs, options.warmup, options.out
+    build_runs, build_warmup = (20, 2) if options.quick else (300, 20)
 
     models = models_dir()
     print("round trips to the local model server (gRPC + REST):", flush=True)
@@ -629,7 +618,7 @@ def main() -> int:
         "runs": runs,
         "warmup": warmup,
         "build_runs": build_runs,
-        "quick": args.quick,
+        "quick": options.quick,
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
@@ -649,7 +638,7 @@ def main() -> int:
     chart(round_trips, builds, meta, out / "transport.png")
     print()
     print(text, end="")
-    if args.quick:
+    if options.quick:
         print(f"\n(--quick: written to {out.relative_to(ROOT)}, not bench/results)")
     return 0
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import requests
 
-from adapter.local import adapter_command, stop, wait_for_http
+from adapter.local import adapter_command, spawn, stop, wait_for_http
 from adapter.modelserver.testing import free_port
 from tests.e2e.backends import SAMPLES
 
@@ -31,13 +30,7 @@ def test_log_lines_carry_the_request_id_and_never_the_key(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{port}"
     output = tmp_path / "gunicorn.log"
     with output.open("wb") as sink:
-        process = subprocess.Popen(
-            adapter_command(port, workers=1),
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process = spawn(adapter_command(port, workers=1), env, output=sink)
         try:
             wait_for_http(f"{url}/healthz", [process], timeout_s=60)
             listed = requests.get(

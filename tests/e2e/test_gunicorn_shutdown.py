@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.local import adapter_command, wait_for_http
+from adapter.local import adapter_command, spawn, wait_for_http
 from adapter.modelserver.testing import ModelServer, free_port
 from tests.e2e.backends import SAMPLES
 
@@ -83,13 +82,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_exits_0(
         "ADAPTER_GRACEFUL_TIMEOUT_S": str(GRACEFUL_TIMEOUT_S),
     }
     log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        adapter_command(port, workers=2),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = spawn(adapter_command(port, workers=2), env, output=log)
     uploads = [SlowUpload(port) for _ in range(IN_FLIGHT)]
     try:
         wait_for_http(f"http://127.0.0.1:{port}/readyz", [process], timeout_s=60)
