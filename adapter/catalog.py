@@ -12,7 +12,8 @@ import threading
 from typing import Any
 
 from adapter import errors
-from adapter.config import BackendAddress, ModelConfig, Settings
+from adapter.config import Settings
+from adapter.registry import BackendAddress, RegistryEntry
 from adapter.serving.backend import Backend
 from adapter.serving.channel import ChannelSettings, message_bytes, tensor_bytes
 from adapter.serving.grpc_client import GrpcClient
@@ -71,7 +72,7 @@ class BackendPool:
             breaker=CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s),
         )
 
-    def size_limits(self, config: ModelConfig, resolution: Resolution) -> None:
+    def size_limits(self, config: RegistryEntry, resolution: Resolution) -> None:
         """Size the gRPC message limits of the model's backend from its tensor shapes.
 
         A backend's limits are the largest its resolved models need (see
@@ -118,7 +119,7 @@ class Catalog:
         self._lock = threading.Lock()
         self._resolved: dict[str, Resolution] = {}
 
-    def model(self, name: str, task: str | None = None) -> ModelConfig:
+    def model(self, name: str, task: str | None = None) -> RegistryEntry:
         """The registry entry ``name`` (no backend call); 404 if unknown or not of ``task``."""
         config = self.settings.models.get(name)
         if config is None:
@@ -129,11 +130,11 @@ class Catalog:
             )
         return config
 
-    def backend(self, config: ModelConfig) -> Backend:
+    def backend(self, config: RegistryEntry) -> Backend:
         """The backend serving ``config``."""
         return self.pool.get(config.backend)
 
-    def resolution(self, config: ModelConfig, deadline: Deadline) -> Resolution:
+    def resolution(self, config: RegistryEntry, deadline: Deadline) -> Resolution:
         """The model checked against its signature (cached); backend errors propagate."""
         with self._lock:
             known = self._resolved.get(config.name)
@@ -146,13 +147,13 @@ class Catalog:
         with self._lock:
             return self._resolved.setdefault(config.name, resolution)
 
-    def known(self, config: ModelConfig) -> ModelConfig:
+    def known(self, config: RegistryEntry) -> RegistryEntry:
         """The completed entry if this worker has resolved it already, else the registry's."""
         with self._lock:
             resolution = self._resolved.get(config.name)
         return resolution.config if resolution is not None and resolution.ok else config
 
-    def ready_config(self, config: ModelConfig, deadline: Deadline) -> ModelConfig:
+    def ready_config(self, config: RegistryEntry, deadline: Deadline) -> RegistryEntry:
         """The completed registry entry; 503 ``model-not-ready`` if the signature disagrees."""
         resolution = self.resolution(config, deadline)
         if not resolution.ok:
@@ -171,7 +172,7 @@ class Catalog:
 
     def state(
         self,
-        config: ModelConfig,
+        config: RegistryEntry,
         servables: dict[tuple[BackendAddress, ModelRef], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """One model's readiness: ``ready``, ``state``, ``version``, ``circuit``, ``problems``.
@@ -197,7 +198,7 @@ class Catalog:
         state["circuit"] = self.backend(config).breaker.state
         return state
 
-    def _servable_state(self, config: ModelConfig, deadline: Deadline) -> dict[str, Any]:
+    def _servable_state(self, config: RegistryEntry, deadline: Deadline) -> dict[str, Any]:
         backend = self.backend(config)
         ref = config.serving
         try:

@@ -12,80 +12,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
-import yaml
-from marshmallow import ValidationError
-
-from adapter.imaging import DType, Preprocessing
-from adapter.mapping.labels import LabelMap
-from adapter.schemas.registry import REGISTRY_SCHEMA
-from adapter.serving.channel import TlsFiles, validate_target
-from adapter.serving.servable import ModelRef
+from adapter.exceptions import ConfigError
+from adapter.registry import DEFAULT_TARGETS, RegistryEntry, check_target, load_registry
+from adapter.serving.channel import TlsFiles
 
 DEMO_REGISTRY = Path(__file__).parent / "demo" / "registry.yaml"
-DEFAULT_TFS_TARGET = "localhost:8500"
-DEFAULT_TFS_REST_TARGET = "http://localhost:8501"
+DEFAULT_TFS_TARGET = DEFAULT_TARGETS["grpc"]
+DEFAULT_TFS_REST_TARGET = DEFAULT_TARGETS["rest"]
 
-
-class ConfigError(Exception):
-    """The environment or the registry file is invalid; the message says where."""
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How an upload becomes the model's input tensor (see the registry schema).
-
-    ``tensor``, ``encoding``, ``dtype`` and ``size`` are None where the
-    registry left them to the model's signature; ``preprocessing`` is set once
-    a ``"tensor"`` input is complete, from ``options`` (the registry's resize
-    and normalization fields). ``"bytes"`` models get the original file.
-    """
-
-    tensor: str | None = None
-    encoding: str | None = None
-    dtype: str | None = None
-    size: tuple[int, int] | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    preprocessing: Preprocessing | None = None
-
-
-@dataclass(frozen=True)
-class BackendAddress:
-    """Where a model's TF Serving is: ``grpc`` or ``rest``, and the target address."""
-
-    transport: str
-    target: str
-
-    def __str__(self) -> str:
-        return f"{self.transport} {self.target}"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """One public model: its task, the servable behind it, its input and outputs."""
-
-    name: str
-    task: str
-    serving: ModelRef
-    input: InputSpec
-    outputs: Mapping[str, str]
-    backend: BackendAddress = BackendAddress("grpc", DEFAULT_TFS_TARGET)
-    labels: LabelMap = field(default_factory=LabelMap)
-    background_class: int | None = None
-    deadline_s: float = 5.0
-    description: str = ""
-    allow_versions: tuple[int, ...] = ()
-    allow_labels: tuple[str, ...] = ()
-
-    @property
-    def label_names(self) -> list[str]:
-        """The labels a caller can see and filter by: named classes, the background left out."""
-        return [
-            name
-            for class_id, name in enumerate(self.labels.names)
-            if class_id != self.background_class and name
-        ]
+__all__ = ["ConfigError", "Settings", "load_registry", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +40,7 @@ class BackendPolicy:
 class Settings:
     """Everything the service is configured with; built by :func:`load_settings`."""
 
-    models: Mapping[str, ModelConfig]
+    models: Mapping[str, RegistryEntry]
     registry_path: Path = DEMO_REGISTRY
     tfs_target: str = DEFAULT_TFS_TARGET
     tfs_rest_target: str = DEFAULT_TFS_REST_TARGET
@@ -161,18 +97,6 @@ def _target(env: Mapping[str, str], name: str, default: str, *, rest: bool = Fal
     target = (env.get(name) or default).strip()
     check_target(name, target, rest=rest)
     return target
-
-
-def check_target(where: str, target: str, *, rest: bool = False) -> None:
-    """Raise ConfigError unless ``target`` is a usable gRPC (or REST base URL) target."""
-    if rest:
-        if not target.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}: expected http://host:port or https://..., got {target!r}")
-        return
-    try:
-        validate_target(target)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _backend_policy(env: Mapping[str, str]) -> BackendPolicy:
@@ -247,131 +171,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_keys=_api_keys(env),
         log_level=_log_level(env),
         log_format=_log_format(env),
-    )
-
-
-def load_registry(
-    path: Path,
-    *,
-    default_deadline_s: float = 5.0,
-    targets: Mapping[str, str] | None = None,
-) -> dict[str, ModelConfig]:
-    """Parse and validate a registry file; label paths are relative to it.
-
-    ``targets`` gives the default target per transport (``grpc``, ``rest``).
-    """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read model registry {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"model registry {path} is not valid YAML: {exc}") from None
-    try:
-        data = REGISTRY_SCHEMA.load(raw if isinstance(raw, dict) else {"models": raw})
-    except ValidationError as exc:
-        raise ConfigError(f"model registry {path} is invalid: {exc.messages}") from None
-    defaults = {"grpc": DEFAULT_TFS_TARGET, "rest": DEFAULT_TFS_REST_TARGET, **(targets or {})}
-    return {
-        name: _model_config(name, entry, path.parent, default_deadline_s, defaults)
-        for name, entry in data["models"].items()
-    }
-
-
-_PREPROCESSING_KEYS = (
-    "resize",
-    "shorter_side",
-    "filter",
-    "pad_value",
-    "color",
-    "layout",
-    "mean",
-    "std",
-    "scale",
-    "offset",
-    "background",
-)
-
-
-def preprocessing_options(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The registry's resize/normalization fields as :class:`Preprocessing` keywords."""
-    options: dict[str, Any] = {key: spec[key] for key in _PREPROCESSING_KEYS}
-    for key in ("mean", "std", "scale", "offset"):
-        values = options[key]
-        if values is not None:
-            options[key] = values[0] if len(values) == 1 else tuple(values)
-    if options["background"] is None:
-        del options["background"]
-    else:
-        options["background"] = tuple(options["background"])
-    return options
-
-
-def build_preprocessing(
-    name: str, size: tuple[int, int], dtype: str, options: Mapping[str, Any]
-) -> Preprocessing:
-    """A validated :class:`Preprocessing`; ConfigError naming the model otherwise."""
-    try:
-        return Preprocessing(size, dtype=cast(DType, dtype), **options)
-    except ValueError as exc:
-        raise ConfigError(f"model {name}: input: {exc}") from None
-
-
-def _input_spec(name: str, spec: dict[str, Any]) -> InputSpec:
-    size = tuple(spec["size"]) if spec["size"] is not None else None
-    options = preprocessing_options(spec)
-    encoding, dtype = spec["encoding"], spec["dtype"]
-    preprocessing = None
-    if encoding != "bytes" and size is not None and dtype is not None:
-        preprocessing = build_preprocessing(name, (size[0], size[1]), dtype, options)
-        encoding = "tensor"
-    return InputSpec(
-        tensor=spec["tensor"],
-        encoding=encoding,
-        dtype=dtype,
-        size=(size[0], size[1]) if size is not None else None,
-        options=options,
-        preprocessing=preprocessing,
-    )
-
-
-def _model_config(
-    name: str,
-    entry: dict[str, Any],
-    base: Path,
-    default_deadline_s: float,
-    targets: Mapping[str, str],
-) -> ModelConfig:
-    serving = entry["serving"]
-    labels = LabelMap()
-    if entry["labels"]:
-        label_path = base / entry["labels"]
-        try:
-            labels = LabelMap.from_file(label_path)
-        except OSError as exc:
-            raise ConfigError(
-                f"model {name}: cannot read labels {label_path}: {exc.strerror}"
-            ) from None
-    transport = serving["transport"]
-    target = serving["target"] or targets[transport]
-    check_target(f"model {name}: serving.target", target, rest=transport == "rest")
-    return ModelConfig(
-        name=name,
-        task=entry["task"],
-        serving=ModelRef(
-            name=serving["name"],
-            signature=serving["signature"],
-            version=serving["version"],
-            version_label=serving["version_label"],
-        ),
-        input=_input_spec(name, entry["input"]),
-        outputs=dict(entry["outputs"]),
-        backend=BackendAddress(transport, target),
-        labels=labels,
-        background_class=entry["background_class"],
-        deadline_s=(entry["deadline_ms"] / 1000) if entry["deadline_ms"] else default_deadline_s,
-        description=entry["description"],
-        allow_versions=tuple(serving["allow_versions"]),
-        allow_labels=tuple(serving["allow_labels"]),
     )
 
 

@@ -19,9 +19,10 @@ import numpy.typing as npt
 
 from adapter import errors, imaging
 from adapter.catalog import Catalog
-from adapter.config import ModelConfig, Settings
+from adapter.config import Settings
 from adapter.mapping.classification import DEFAULT_TOP_K, Classification, map_classification
 from adapter.mapping.detection import Detection, DetectionOptions, Frame, map_detections
+from adapter.registry import RegistryEntry
 from adapter.serving.resilience import Deadline
 from adapter.serving.servable import ModelRef, Prediction
 
@@ -112,7 +113,7 @@ class ClassifyOptions:
 class _Run:
     """One batch's model, per-image outcome (tensor and outputs, or a 4xx) and timings."""
 
-    config: ModelConfig
+    config: RegistryEntry
     model: ModelInfo
     items: list[tuple[_Prepared, _Outputs] | errors.ApiError]
     decode_ms: float
@@ -144,7 +145,7 @@ class Pipeline:
             max_pixels=settings.max_image_pixels,
         )
 
-    def model(self, name: str, task: str | None = None) -> ModelConfig:
+    def model(self, name: str, task: str | None = None) -> RegistryEntry:
         """Look a public model up; 404 if unknown or not of ``task``."""
         return self.catalog.model(name, task)
 
@@ -157,7 +158,7 @@ class Pipeline:
         backend failure raises, as it fails them all.
         """
 
-        def detections(config: ModelConfig, frame: Frame, outputs: _Outputs) -> list[Detection]:
+        def detections(config: RegistryEntry, frame: Frame, outputs: _Outputs) -> list[Detection]:
             return map_detections(
                 *self._detection_outputs(config, outputs),
                 frame=frame,
@@ -173,7 +174,7 @@ class Pipeline:
     ) -> list[ClassifyResult | errors.ApiError]:
         """Classify each encoded image with model ``name``, as one batch (errors as detect)."""
 
-        def classes(config: ModelConfig, frame: Frame, outputs: _Outputs) -> list[Classification]:
+        def classes(config: RegistryEntry, frame: Frame, outputs: _Outputs) -> list[Classification]:
             return map_classification(
                 self._output(config, outputs, "probabilities")[0],
                 labels=config.labels,
@@ -187,12 +188,12 @@ class Pipeline:
 
     def _each(
         self,
-        config: ModelConfig,
+        config: RegistryEntry,
         images: Sequence[bytes],
         call: Call,
         labels: frozenset[str] | None,
         result: type[R],
-        mapping: Callable[[ModelConfig, Frame, _Outputs], list[Any]],
+        mapping: Callable[[RegistryEntry, Frame, _Outputs], list[Any]],
     ) -> list[R | errors.ApiError]:
         """Run the batch, then map each image's outputs into a ``result`` (or keep its error)."""
         self._check_labels(config, labels)
@@ -211,7 +212,7 @@ class Pipeline:
             results.append(result(run.model, prepared.image_size, found, timings_ms=timings))
         return results
 
-    def _check_labels(self, config: ModelConfig, wanted: frozenset[str] | None) -> None:
+    def _check_labels(self, config: RegistryEntry, wanted: frozenset[str] | None) -> None:
         """422 naming ``labels`` if the filter names a label the model doesn't have."""
         if wanted is None:
             return
@@ -224,7 +225,7 @@ class Pipeline:
                 errors={"labels": [f"Unknown label(s): {names}."]},
             )
 
-    def _infer(self, config: ModelConfig, images: Sequence[bytes], call: Call) -> _Run:
+    def _infer(self, config: RegistryEntry, images: Sequence[bytes], call: Call) -> _Run:
         """Decode (or pass through) the images and run one Predict, timing both."""
         ref = self._servable(config, call.version)
         config = self.catalog.ready_config(config, call.deadline)
@@ -253,7 +254,7 @@ class Pipeline:
             inference_ms=_ms(done - decoded),
         )
 
-    def _servable(self, config: ModelConfig, version: str | None) -> ModelRef:
+    def _servable(self, config: RegistryEntry, version: str | None) -> ModelRef:
         """The registry's servable, or the version/label the request picked if it may."""
         if version is None:
             return config.serving
@@ -270,7 +271,7 @@ class Pipeline:
         )  # fmt: skip
 
     def _prepare(
-        self, config: ModelConfig, images: Sequence[bytes]
+        self, config: RegistryEntry, images: Sequence[bytes]
     ) -> list[_Prepared | errors.ApiError]:
         """Each image as a one-row tensor (a view into one batch array), or its 4xx error."""
         spec = config.input
@@ -299,7 +300,7 @@ class Pipeline:
         return _Prepared(np.array([data], dtype=object), frame)
 
     def _predict(
-        self, config: ModelConfig, ref: ModelRef, items: Sequence[_Prepared], call: Call
+        self, config: RegistryEntry, ref: ModelRef, items: Sequence[_Prepared], call: Call
     ) -> tuple[int | None, list[_Outputs | errors.ApiError]]:
         """One Predict for all ``items``; each item's outputs (a one-row slice), in order."""
         tensor = np.concatenate([item.tensor for item in items])
@@ -315,7 +316,7 @@ class Pipeline:
         return prediction.model_version, _rows(config, prediction, len(items))
 
     def _predict_each(
-        self, config: ModelConfig, ref: ModelRef, items: Sequence[_Prepared], call: Call
+        self, config: RegistryEntry, ref: ModelRef, items: Sequence[_Prepared], call: Call
     ) -> tuple[int | None, list[_Outputs | errors.ApiError]]:
         version: int | None = None
         rows: list[_Outputs | errors.ApiError] = []
@@ -328,7 +329,7 @@ class Pipeline:
         return version, rows
 
     def _call(
-        self, config: ModelConfig, ref: ModelRef, tensor: npt.NDArray[Any], call: Call
+        self, config: RegistryEntry, ref: ModelRef, tensor: npt.NDArray[Any], call: Call
     ) -> Prediction:
         assert config.input.tensor is not None  # set once the model is resolved
         return self.catalog.backend(config).predict(
@@ -339,7 +340,7 @@ class Pipeline:
             version_requested=ref is not config.serving,
         )
 
-    def _output(self, config: ModelConfig, outputs: _Outputs, role: str) -> npt.NDArray[Any]:
+    def _output(self, config: RegistryEntry, outputs: _Outputs, role: str) -> npt.NDArray[Any]:
         name = config.outputs[role]
         array = outputs.get(name)
         if array is None or array.ndim == 0 or array.shape[0] < 1:
@@ -348,7 +349,7 @@ class Pipeline:
         return array
 
     def _detection_outputs(
-        self, config: ModelConfig, outputs: _Outputs
+        self, config: RegistryEntry, outputs: _Outputs
     ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], int | None]:
         boxes = self._output(config, outputs, "boxes")[0]
         classes = self._output(config, outputs, "classes")[0]
@@ -363,7 +364,7 @@ class Pipeline:
 
 
 def _rows(
-    config: ModelConfig, prediction: Prediction, count: int
+    config: RegistryEntry, prediction: Prediction, count: int
 ) -> list[_Outputs | errors.ApiError]:
     """Split a batch answer into one-row outputs per image (500-class error if short)."""
     outputs = prediction.outputs

@@ -13,7 +13,8 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from adapter.config import ConfigError, InputSpec, ModelConfig, build_preprocessing
+from adapter.exceptions import ConfigError
+from adapter.registry import InputEntry, RegistryEntry, build_preprocessing
 from adapter.schemas.registry import CONVENTIONAL_OUTPUTS, INPUT_DTYPES, OUTPUT_ROLES
 from adapter.serving.codec import dtype_name
 from adapter.serving.protos import model_metadata_pb2, tensor_pb2
@@ -46,7 +47,7 @@ class TensorSpec:
 class Resolution:
     """A registry entry after the check: complete ``config`` when ``problems`` is empty."""
 
-    config: ModelConfig
+    config: RegistryEntry
     problems: tuple[str, ...] = ()
     input: TensorSpec | None = None
     outputs: Mapping[str, TensorSpec] = field(default_factory=dict)
@@ -66,7 +67,7 @@ class _Problems(list[str]):
         self.append(f"model {self.model}: {registry_field}: {message}")
 
 
-def resolve(config: ModelConfig, signatures: SignatureDefs) -> Resolution:
+def resolve(config: RegistryEntry, signatures: SignatureDefs) -> Resolution:
     """Check ``config`` against the live ``signatures`` and fill in what it left out."""
     problems = _Problems(config.name)
     name = config.serving.signature
@@ -92,11 +93,11 @@ def _names(items: Mapping[str, object]) -> str:
 
 
 def _resolve_input(
-    config: ModelConfig,
+    config: RegistryEntry,
     signature: model_metadata_pb2.SignatureDef,
     where: str,
     problems: _Problems,
-) -> tuple[InputSpec, TensorSpec | None]:
+) -> tuple[InputEntry, TensorSpec | None]:
     spec = config.input
     tensor = spec.tensor
     if tensor is None:
@@ -141,12 +142,12 @@ def _resolve_input(
     except ConfigError as exc:
         problems.append(str(exc))
         return spec, live
-    completed = InputSpec(tensor, "tensor", dtype, size, spec.options, preprocessing)
+    completed = InputEntry(tensor, "tensor", dtype, size, spec.options, preprocessing)
     return completed, live
 
 
 def _image_size(
-    spec: InputSpec, live: TensorSpec, about: str, problems: _Problems
+    spec: InputEntry, live: TensorSpec, about: str, problems: _Problems
 ) -> tuple[int, int] | None:
     """The (width, height) the signature takes, checked against the registry's size and color."""
     nchw = spec.options.get("layout") == "nchw"
@@ -182,7 +183,7 @@ def _image_size(
 
 
 def _resolve_outputs(
-    config: ModelConfig,
+    config: RegistryEntry,
     signature: model_metadata_pb2.SignatureDef,
     where: str,
     problems: _Problems,

@@ -13,9 +13,9 @@ from marshmallow import Schema
 
 from adapter import errors, metrics
 from adapter.api.uploads import Upload, read_timeout_s, read_upload
-from adapter.config import ModelConfig
 from adapter.mapping.detection import DetectionOptions
 from adapter.pipeline import Call, ClassifyOptions, ClassifyResult, DetectResult, Pipeline, Timings
+from adapter.registry import RegistryEntry
 from adapter.schemas.options import CLASSIFY_BODY, CLASSIFY_OPTIONS, DETECT_BODY, DETECT_OPTIONS
 from adapter.serving.resilience import Deadline
 
@@ -43,7 +43,7 @@ def _representation() -> str:
     return best
 
 
-def _read(config: ModelConfig, options: Schema, body: Schema) -> tuple[Upload, Call, str]:
+def _read(config: RegistryEntry, options: Schema, body: Schema) -> tuple[Upload, Call, str]:
     """The request's images and options, its call (deadline from now) and the answer's type."""
     deadline = Deadline(read_timeout_s(request, config.deadline_s))
     media_type = _representation()

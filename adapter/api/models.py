@@ -9,13 +9,13 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from adapter.catalog import Catalog
-from adapter.config import InputSpec, ModelConfig
 from adapter.pipeline import Pipeline
+from adapter.registry import InputEntry, RegistryEntry
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
 
-def describe(config: ModelConfig, state: Mapping[str, Any]) -> dict[str, Any]:
+def describe(config: RegistryEntry, state: Mapping[str, Any]) -> dict[str, Any]:
     """The public description of one model and its servable's ``state`` (no addresses)."""
     spec = config.input
     return {
@@ -34,7 +34,7 @@ def describe(config: ModelConfig, state: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _describe_input(spec: InputSpec) -> dict[str, Any]:
+def _describe_input(spec: InputEntry) -> dict[str, Any]:
     prep = spec.preprocessing
     if prep is None:
         dtype = "string" if spec.encoding == "bytes" else spec.dtype

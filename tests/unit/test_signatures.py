@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapter.config import DEMO_REGISTRY, ModelConfig, load_registry
+from adapter.config import DEMO_REGISTRY
+from adapter.registry import RegistryEntry, load_registry
 from adapter.serving.protos import model_metadata_pb2, tensor_pb2
 from adapter.serving.servable import SignatureDefs
 from adapter.signatures import TensorSpec, resolve
@@ -74,7 +75,7 @@ def entry(task: str, servable: str, **fields: Any) -> dict[str, Any]:
     return {"task": task, "serving": {"name": servable}, "input": {}, **fields}
 
 
-def load(tmp_path: Path, name: str, model: dict[str, Any]) -> ModelConfig:
+def load(tmp_path: Path, name: str, model: dict[str, Any]) -> RegistryEntry:
     """Write a one-model registry and read it back through the real parser."""
     path = tmp_path / "models.yaml"
     path.write_text(yaml.safe_dump({"models": {name: model}}), encoding="utf-8")

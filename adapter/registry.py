@@ -1,0 +1,229 @@
+"""The model registry (YAML): each public model name and how to feed and read it.
+
+Read once at start (:func:`load_registry`) and validated by
+:mod:`adapter.schemas.registry`. A :class:`RegistryEntry` is the entry *as
+read*: fields the registry may leave to the model's signature (input tensor,
+encoding, dtype, size; output names) are ``None`` or missing here, and
+:mod:`adapter.resolution` completes them into a
+:class:`~adapter.resolution.ResolvedModel` against the live signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from marshmallow import ValidationError
+
+from adapter.exceptions import ConfigError
+from adapter.imaging import DType, Preprocessing
+from adapter.mapping.labels import LabelMap
+from adapter.schemas.registry import REGISTRY_SCHEMA
+from adapter.serving.channel import validate_target
+from adapter.serving.servable import ModelRef
+
+DEFAULT_TARGETS: Mapping[str, str] = {"grpc": "localhost:8500", "rest": "http://localhost:8501"}
+"""The TF Serving target per transport when neither the registry nor the environment names one."""
+DEFAULT_DEADLINE_S = 5.0
+"""A model's deadline when neither the registry nor ``ADAPTER_DEADLINE_MS`` gives one."""
+
+
+@dataclass(frozen=True)
+class InputEntry:
+    """The registry's ``input``: how an upload becomes the model's input tensor.
+
+    ``tensor``, ``encoding``, ``dtype`` and ``size`` are None where the
+    registry left them to the model's signature. ``options`` are the
+    resize and normalization fields as :class:`~adapter.imaging.Preprocessing`
+    keywords; ``preprocessing`` is built (and so validated at start) when the
+    registry gives both ``size`` and ``dtype``.
+    """
+
+    tensor: str | None = None
+    encoding: str | None = None
+    dtype: str | None = None
+    size: tuple[int, int] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    preprocessing: Preprocessing | None = None
+
+
+@dataclass(frozen=True)
+class BackendAddress:
+    """Where a model's TF Serving is: ``grpc`` or ``rest``, and the target address."""
+
+    transport: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.transport} {self.target}"
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One public model as the registry gives it: task, servable, input, outputs, labels."""
+
+    name: str
+    task: str
+    serving: ModelRef
+    input: InputEntry
+    outputs: Mapping[str, str]
+    backend: BackendAddress = BackendAddress("grpc", DEFAULT_TARGETS["grpc"])
+    labels: LabelMap = field(default_factory=LabelMap)
+    background_class: int | None = None
+    deadline_s: float = DEFAULT_DEADLINE_S
+    description: str = ""
+    allow_versions: tuple[int, ...] = ()
+    allow_labels: tuple[str, ...] = ()
+
+    @property
+    def label_names(self) -> list[str]:
+        """The labels a caller can see and filter by: named classes, the background left out."""
+        return [
+            name
+            for class_id, name in enumerate(self.labels.names)
+            if class_id != self.background_class and name
+        ]
+
+
+def check_target(where: str, target: str, *, rest: bool = False) -> None:
+    """Raise ConfigError unless ``target`` is a usable gRPC (or REST base URL) target."""
+    if rest:
+        if not target.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: expected http://host:port or https://..., got {target!r}")
+        return
+    try:
+        validate_target(target)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_registry(
+    path: Path,
+    *,
+    default_deadline_s: float = DEFAULT_DEADLINE_S,
+    targets: Mapping[str, str] | None = None,
+) -> dict[str, RegistryEntry]:
+    """Parse and validate a registry file; label paths are relative to it.
+
+    ``targets`` gives the default target per transport (``grpc``, ``rest``;
+    default :data:`DEFAULT_TARGETS`).
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read model registry {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"model registry {path} is not valid YAML: {exc}") from None
+    try:
+        data = REGISTRY_SCHEMA.load(raw if isinstance(raw, dict) else {"models": raw})
+    except ValidationError as exc:
+        raise ConfigError(f"model registry {path} is invalid: {exc.messages}") from None
+    defaults = {**DEFAULT_TARGETS, **(targets or {})}
+    return {
+        name: _entry(name, entry, path.parent, default_deadline_s, defaults)
+        for name, entry in data["models"].items()
+    }
+
+
+_PREPROCESSING_KEYS = (
+    "resize",
+    "shorter_side",
+    "filter",
+    "pad_value",
+    "color",
+    "layout",
+    "mean",
+    "std",
+    "scale",
+    "offset",
+    "background",
+)
+
+
+def preprocessing_options(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The registry's resize/normalization fields as :class:`Preprocessing` keywords."""
+    options: dict[str, Any] = {key: spec[key] for key in _PREPROCESSING_KEYS}
+    for key in ("mean", "std", "scale", "offset"):
+        values = options[key]
+        if values is not None:
+            options[key] = values[0] if len(values) == 1 else tuple(values)
+    if options["background"] is None:
+        del options["background"]
+    else:
+        options["background"] = tuple(options["background"])
+    return options
+
+
+def build_preprocessing(
+    name: str, size: tuple[int, int], dtype: str, options: Mapping[str, Any]
+) -> Preprocessing:
+    """A validated :class:`Preprocessing`; ConfigError naming the model otherwise."""
+    try:
+        return Preprocessing(size, dtype=cast(DType, dtype), **options)
+    except ValueError as exc:
+        raise ConfigError(f"model {name}: input: {exc}") from None
+
+
+def _input_entry(name: str, spec: dict[str, Any]) -> InputEntry:
+    size = (spec["size"][0], spec["size"][1]) if spec["size"] is not None else None
+    options = preprocessing_options(spec)
+    encoding, dtype = spec["encoding"], spec["dtype"]
+    preprocessing = None
+    if encoding != "bytes" and size is not None and dtype is not None:
+        preprocessing = build_preprocessing(name, size, dtype, options)
+        encoding = "tensor"
+    return InputEntry(
+        tensor=spec["tensor"],
+        encoding=encoding,
+        dtype=dtype,
+        size=size,
+        options=options,
+        preprocessing=preprocessing,
+    )
+
+
+def _labels(name: str, entry: dict[str, Any], base: Path) -> LabelMap:
+    if not entry["labels"]:
+        return LabelMap()
+    label_path = base / entry["labels"]
+    try:
+        return LabelMap.from_file(label_path)
+    except OSError as exc:
+        raise ConfigError(
+            f"model {name}: cannot read labels {label_path}: {exc.strerror}"
+        ) from None
+
+
+def _entry(
+    name: str,
+    entry: dict[str, Any],
+    base: Path,
+    default_deadline_s: float,
+    targets: Mapping[str, str],
+) -> RegistryEntry:
+    serving = entry["serving"]
+    transport = serving["transport"]
+    target = serving["target"] or targets[transport]
+    check_target(f"model {name}: serving.target", target, rest=transport == "rest")
+    return RegistryEntry(
+        name=name,
+        task=entry["task"],
+        serving=ModelRef(
+            name=serving["name"],
+            signature=serving["signature"],
+            version=serving["version"],
+            version_label=serving["version_label"],
+        ),
+        input=_input_entry(name, entry["input"]),
+        outputs=dict(entry["outputs"]),
+        backend=BackendAddress(transport, target),
+        labels=_labels(name, entry, base),
+        background_class=entry["background_class"],
+        deadline_s=(entry["deadline_ms"] / 1000) if entry["deadline_ms"] else default_deadline_s,
+        description=entry["description"],
+        allow_versions=tuple(serving["allow_versions"]),
+        allow_labels=tuple(serving["allow_labels"]),
+    )
