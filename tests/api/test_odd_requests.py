@@ -105,7 +105,7 @@ def test_an_image_sent_as_a_text_field_is_a_400_about_the_image_part(client: Fla
 def test_models_list_follows_the_spec_before_a_signature_is_read(tmp_path: Path) -> None:
     registry = tmp_path / "registry.yaml"
     labels = ROOT / "adapter" / "demo" / "labels" / "digits.txt"
-    registry.write_text(  # the README's "signature says it all" classifier
+    registry.write_text(  # docs/registry.md's "signature says it all" classifier
         "models:\n  digit-classes:\n    task: classification\n"
         f"    serving: {{name: digit_classifier}}\n    input: {{}}\n    labels: {labels}\n"
         "    background_class: 0\n",
@@ -147,7 +147,7 @@ def test_a_double_slash_path_is_not_an_html_redirect(client: FlaskClient) -> Non
     )  # fmt: skip
 
 
-# README: config "validated there: a bad value stops the start with a message naming it".
+# docs/configuration.md: "validated there: a bad value stops the start with a message naming it".
 def test_a_bad_log_level_stops_the_start_naming_the_variable() -> None:
     with pytest.raises(ConfigError, match="ADAPTER_LOG_LEVEL"):
         load_settings({"ADAPTER_LOG_LEVEL": "verbose"})

@@ -18,8 +18,8 @@ KNATIVE = DEPLOY / "knative" / "service.yaml"
 def test_knative_service_name_does_not_clash_with_a_k8s_service_in_its_namespace() -> None:
     (ksvc,) = load_docs(KNATIVE)
     services = {name for kind, name in k8s_objects() if kind == "Service"}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "same namespace" in readme  # the README's Knative section asks for it
+    deploy_doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "same namespace" in deploy_doc  # the Knative section of docs/deploy.md asks for it
     assert ksvc["metadata"]["name"] not in services
 
 

@@ -1,4 +1,4 @@
-"""Every curl example in the README works against the real service, as written."""
+"""Every curl example in the README and docs/ works against the real service, as written."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHOWN_URL = "http://localhost:8080"
 
 
 def _curl_commands() -> list[str]:
-    """Each ``curl`` command of the README's sh blocks, continuation lines joined."""
+    """Each ``curl`` command of the pages' sh blocks, continuation lines joined."""
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         joined = block.replace("\\\n", " ")
         commands += [line.strip() for line in joined.splitlines() if line.startswith("curl ")]
     return [command for command in commands if SHOWN_URL in command]
@@ -28,7 +29,7 @@ def _curl_commands() -> list[str]:
 COMMANDS = _curl_commands()
 
 
-def test_the_readme_shows_every_input_style() -> None:
+def test_the_docs_show_every_input_style() -> None:
     shown = " ".join(COMMANDS)
     for style in ("-F image=@", "b64", "Content-Type: image/jpeg", "Accept: image/png"):
         assert style in shown, style
