@@ -7,22 +7,22 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from adapter import errors, metrics
-from adapter.api import auth, context, docs, health, inference, models
+from adapter import metrics
+from adapter.api import auth, context, docs, health, inference, models, problems
 from adapter.api import metrics as metrics_api
 from adapter.config import Settings, load_settings
-from adapter.pipeline import Pipeline
+from adapter.service import Service
 
 log = logging.getLogger(__name__)
 
 # Werkzeug's own HTTP errors, as members of our problem tree.
-_HTTP_ERRORS: dict[int, type[errors.ApiError]] = {
-    400: errors.BadRequest,
-    404: errors.NotFound,
-    405: errors.MethodNotAllowed,
-    406: errors.NotAcceptable,
-    413: errors.PayloadTooLarge,
-    415: errors.UnsupportedMediaType,
+_HTTP_ERRORS: dict[int, type[problems.ApiError]] = {
+    400: problems.BadRequest,
+    404: problems.NotFound,
+    405: problems.MethodNotAllowed,
+    406: problems.NotAcceptable,
+    413: problems.PayloadTooLarge,
+    415: problems.UnsupportedMediaType,
 }
 
 
@@ -38,36 +38,40 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     context.configure_logging(settings.log_level, settings.log_format)  # request ids in every line
-    app.extensions["pipeline"] = Pipeline(settings)
+    app.extensions["service"] = Service(settings)
     metrics.install(app, settings.models)  # first: counts and times what the others do
     context.install(app)  # X-Request-ID on every response and log line
     auth.install(app, settings.api_keys)
     for blueprint in (health.bp, metrics_api.bp, docs.bp, models.bp, inference.bp):
         app.register_blueprint(blueprint)
-    app.register_error_handler(errors.ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
+    app.register_error_handler(Exception, _error)
     return app
 
 
-def _problem(error: errors.ApiError) -> Response:
+def _problem(error: problems.ApiError) -> Response:
     problem = error.to_problem(instance=request.path)
     problem["request_id"] = context.request_id()
     body = json.dumps(problem)
-    response = Response(body, status=error.status, mimetype=errors.PROBLEM_CONTENT_TYPE)
+    response = Response(body, status=error.status, mimetype=problems.PROBLEM_CONTENT_TYPE)
     response.headers.update(error.headers)
     return response
 
 
-def _api_error(error: errors.ApiError) -> Response:
-    return _problem(error)
+def _error(error: Exception) -> Response:
+    """A problem or a domain exception as its problem; anything else is a logged 500."""
+    problem = problems.from_exception(error)
+    if problem is not None:
+        return _problem(problem)
+    log.exception("unhandled error on %s %r", request.method, request.path)  # %r: no forged lines
+    return _problem(problems.ApiError("The service failed to handle this request."))
 
 
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
     kind = _HTTP_ERRORS.get(status)
     if kind is None:
-        return _problem(errors.HttpError(status, error.name, error.description or error.name))
+        return _problem(problems.HttpError(status, error.name, error.description or error.name))
     if status == 413:
         return _problem(kind("The upload is larger than this service accepts."))
     if status == 404:
@@ -78,8 +82,3 @@ def _http_error(error: HTTPException) -> Response:
             kind("This endpoint does not answer this method.", headers={"Allow": allowed})
         )
     return _problem(kind(error.description or error.name))
-
-
-def _unexpected_error(error: Exception) -> Response:
-    log.exception("unhandled error on %s %r", request.method, request.path)  # %r: no forged lines
-    return _problem(errors.ApiError("The service failed to handle this request."))

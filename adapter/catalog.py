@@ -8,21 +8,27 @@ backend failure is not cached, so the next need asks again.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from typing import Any
 
-from adapter import errors
+from adapter import imaging
 from adapter.config import Settings
+from adapter.exceptions import (
+    SERVING_FAILURES,
+    BackendTimeout,
+    CircuitOpen,
+    ModelNotReady,
+    ModelNotServed,
+)
 from adapter.registry import BackendAddress, RegistryEntry
+from adapter.resolution import BytesInput, Misconfigured, Resolution, ResolvedModel, resolve
+from adapter.results import ModelState
 from adapter.serving.backend import Backend
 from adapter.serving.channel import ChannelSettings, message_bytes, tensor_bytes
 from adapter.serving.grpc_client import GrpcClient
-from adapter.serving.protos import tensor_pb2
 from adapter.serving.resilience import CircuitBreaker, Deadline, RetryPolicy
 from adapter.serving.servable import ModelRef, Transport
-from adapter.signatures import Resolution, resolve
 
-DT = tensor_pb2.DataType
 _BYTES_PER_ITEM = {"uint8": 1, "float32": 4}
 
 
@@ -72,157 +78,138 @@ class BackendPool:
             breaker=CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s),
         )
 
-    def size_limits(self, config: RegistryEntry, resolution: Resolution) -> None:
-        """Size the gRPC message limits of the model's backend from its tensor shapes.
+    def size_limits(self, model: ResolvedModel) -> None:
+        """Size the message limits of the model's backend from its tensor shapes.
 
         A backend's limits are the largest its resolved models need (see
         :func:`adapter.serving.channel.message_bytes`).
         """
-        backend = self.get(config.backend)
-        if not isinstance(backend.transport, GrpcClient):
-            return
         cap = self.settings.grpc_max_message_bytes
         batch = self.settings.max_batch_images  # a batch request is one Predict
         outputs = [
             tensor_bytes(spec.dtype, spec.shape, batch=batch)
-            for spec in resolution.outputs.values()
+            for spec in model.output_specs.values()
         ]
         need = (
-            message_bytes([self._input_bytes(resolution)], cap=cap),
+            message_bytes([self._input_bytes(model)], cap=cap),
             message_bytes(outputs, cap=cap),
         )
         with self._lock:
-            per_model = self._limits.setdefault(config.backend, {})
-            per_model[config.name] = need
+            per_model = self._limits.setdefault(model.backend, {})
+            per_model[model.name] = need
             send = max(pair[0] for pair in per_model.values())
             receive = max(pair[1] for pair in per_model.values())
-        backend.transport.reconfigure(self._channel_settings(send, receive))
+        self.get(model.backend).set_message_limits(send, receive)
 
-    def _input_bytes(self, resolution: Resolution) -> int | None:
-        spec = resolution.config.input
-        if spec.encoding == "bytes":
+    def _input_bytes(self, model: ResolvedModel) -> int:
+        if isinstance(model.input, BytesInput):
             return self.settings.max_upload_bytes + 1024
-        if spec.preprocessing is None:
-            return None
-        width, height = spec.preprocessing.size
-        channels = 1 if spec.preprocessing.color == "gray" else 3
-        image = width * height * channels * _BYTES_PER_ITEM[spec.preprocessing.dtype]
+        preprocessing = model.input.preprocessing
+        width, height = preprocessing.size
+        image = width * height * preprocessing.channels * _BYTES_PER_ITEM[preprocessing.dtype]
         return image * self.settings.max_batch_images + 64
 
 
 class Catalog:
     """The registry's models, each resolved against its live signature once per worker."""
 
-    def __init__(self, settings: Settings, pool: BackendPool | None = None) -> None:
+    def __init__(
+        self, settings: Settings, limits: imaging.Limits, pool: BackendPool | None = None
+    ) -> None:
         self.settings = settings
+        self.limits = limits
         self.pool = pool or BackendPool(settings)
         self._lock = threading.Lock()
         self._resolved: dict[str, Resolution] = {}
 
-    def model(self, name: str, task: str | None = None) -> RegistryEntry:
-        """The registry entry ``name`` (no backend call); 404 if unknown or not of ``task``."""
-        config = self.settings.models.get(name)
-        if config is None:
-            raise errors.UnknownModel(f"There is no model named {name!r}; see GET /v1/models.")
-        if task is not None and config.task != task:
-            raise errors.NotFound(
-                f"Model {name!r} is a {config.task} model; it has no {task} endpoint."
-            )
-        return config
+    def backend(self, entry: RegistryEntry) -> Backend:
+        """The backend serving ``entry``."""
+        return self.pool.get(entry.backend)
 
-    def backend(self, config: RegistryEntry) -> Backend:
-        """The backend serving ``config``."""
-        return self.pool.get(config.backend)
+    def resolved(self, entry: RegistryEntry, deadline: Deadline) -> ResolvedModel:
+        """The model completed from its signature; :class:`ModelNotReady` if they disagree.
 
-    def resolution(self, config: RegistryEntry, deadline: Deadline) -> Resolution:
-        """The model checked against its signature (cached); backend errors propagate."""
-        with self._lock:
-            known = self._resolved.get(config.name)
-        if known is not None:
-            return known
-        signatures = self.backend(config).signature_defs(config.serving, deadline=deadline)
-        resolution = resolve(config, signatures)
-        if resolution.ok:
-            self.pool.size_limits(config, resolution)
-        with self._lock:
-            return self._resolved.setdefault(config.name, resolution)
-
-    def known(self, config: RegistryEntry) -> RegistryEntry:
-        """The completed entry if this worker has resolved it already, else the registry's."""
-        with self._lock:
-            resolution = self._resolved.get(config.name)
-        return resolution.config if resolution is not None and resolution.ok else config
-
-    def ready_config(self, config: RegistryEntry, deadline: Deadline) -> RegistryEntry:
-        """The completed registry entry; 503 ``model-not-ready`` if the signature disagrees."""
-        resolution = self.resolution(config, deadline)
-        if not resolution.ok:
-            raise errors.ModelNotReady(
+        Backend failures while reading the signature propagate (and are not cached).
+        """
+        resolution = self._resolution(entry, deadline)
+        if isinstance(resolution, Misconfigured):
+            raise ModelNotReady(
                 "This model's configuration does not match the model server's model; see /readyz.",
                 retry_after_s=30,
             )
-        return resolution.config
+        return resolution
 
-    def readiness(self) -> dict[str, dict[str, Any]]:
-        """Per model: ready or not, its state, version and problems (for ``/readyz``)."""
-        servables: dict[tuple[BackendAddress, ModelRef], dict[str, Any]] = {}
-        return {
-            name: self.state(config, servables) for name, config in self.settings.models.items()
-        }
+    def cached(self, entry: RegistryEntry) -> ResolvedModel | None:
+        """The resolved model if this worker has resolved it already (no backend call)."""
+        with self._lock:
+            resolution = self._resolved.get(entry.name)
+        return resolution if isinstance(resolution, ResolvedModel) else None
+
+    def _resolution(self, entry: RegistryEntry, deadline: Deadline) -> Resolution:
+        with self._lock:
+            known = self._resolved.get(entry.name)
+        if known is not None:
+            return known
+        signatures = self.backend(entry).signature_defs(entry.serving, deadline=deadline)
+        resolution = resolve(entry, signatures, self.limits)
+        if isinstance(resolution, ResolvedModel):
+            self.pool.size_limits(resolution)
+        with self._lock:
+            return self._resolved.setdefault(entry.name, resolution)
 
     def state(
         self,
-        config: RegistryEntry,
-        servables: dict[tuple[BackendAddress, ModelRef], dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        """One model's readiness: ``ready``, ``state``, ``version``, ``circuit``, ``problems``.
+        entry: RegistryEntry,
+        servables: dict[tuple[BackendAddress, ModelRef], ModelState] | None = None,
+    ) -> ModelState:
+        """One model's state; resolves its signature when its servable is available.
 
         ``servables`` caches servable states across calls, so models sharing a
         servable ask the backend once.
         """
         timeout_s = self.settings.status_timeout_s
         servables = {} if servables is None else servables
-        key = (config.backend, config.serving)
+        key = (entry.backend, entry.serving)
         if key not in servables:
-            servables[key] = self._servable_state(config, Deadline(timeout_s))
-        state = dict(servables[key])
-        if state["ready"]:
+            servables[key] = self._servable_state(entry, Deadline(timeout_s))
+        state = servables[key]
+        if state.ready:
             try:
-                resolution = self.resolution(config, Deadline(timeout_s))
-            except errors.ApiError as exc:
-                state.update(ready=False, state=_failure_state(exc))
+                resolution = self._resolution(entry, Deadline(timeout_s))
+            except SERVING_FAILURES as exc:
+                state = dataclasses.replace(state, ready=False, state=_failure_state(exc))
             else:
-                if not resolution.ok:
-                    state.update(ready=False, state="MISCONFIGURED")
-                    state["problems"] = list(resolution.problems)
-        state["circuit"] = self.backend(config).breaker.state
-        return state
+                if isinstance(resolution, Misconfigured):
+                    state = dataclasses.replace(
+                        state, ready=False, state="MISCONFIGURED", problems=resolution.problems
+                    )
+        return dataclasses.replace(state, circuit=self.backend(entry).breaker.state)
 
-    def _servable_state(self, config: RegistryEntry, deadline: Deadline) -> dict[str, Any]:
-        backend = self.backend(config)
-        ref = config.serving
+    def _servable_state(self, entry: RegistryEntry, deadline: Deadline) -> ModelState:
+        backend = self.backend(entry)
+        ref = entry.serving
         try:
             versions = backend.model_status(ref, deadline=deadline)
             if ref.version_label:  # TF Serving resolves a label only to an AVAILABLE version
                 backend.signature_defs(ref, deadline=deadline)
-        except errors.ApiError as exc:
-            return {"ready": False, "state": _failure_state(exc), "version": None}
+        except SERVING_FAILURES as exc:
+            return ModelState(ready=False, state=_failure_state(exc), version=None)
         available = [status.version for status in versions if status.available]
         if ref.version is not None:
             available = [version for version in available if version == ref.version]
         states = sorted({status.state for status in versions}) or ["UNKNOWN"]
-        return {
-            "ready": bool(available),
-            "state": "AVAILABLE" if available else "/".join(states),
-            "version": max(available) if available and not ref.version_label else ref.version,
-        }
+        return ModelState(
+            ready=bool(available),
+            state="AVAILABLE" if available else "/".join(states),
+            version=max(available) if available and not ref.version_label else ref.version,
+        )
 
 
-def _failure_state(error: errors.ApiError) -> str:
-    if isinstance(error, errors.CircuitOpen):
+def _failure_state(error: Exception) -> str:
+    if isinstance(error, CircuitOpen):
         return "CIRCUIT_OPEN"
-    if isinstance(error, errors.ModelNotServed):
+    if isinstance(error, ModelNotServed | LookupError):
         return "NOT_FOUND"
-    if error.status == 504:
+    if isinstance(error, BackendTimeout):
         return "TIMEOUT"
-    return "UNREACHABLE" if error.status >= 500 else "NOT_FOUND"
+    return "UNREACHABLE"

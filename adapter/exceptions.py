@@ -89,3 +89,12 @@ class BackendRejected(BackendError):
 
 class BackendMessageTooLarge(BackendError):
     """A request or answer exceeded a gRPC message size limit."""
+
+
+SERVING_FAILURES: tuple[type[Exception], ...] = (
+    Unavailable,
+    BackendTimeout,
+    BackendError,
+    ModelVersionNotFound,
+)
+"""Everything a call to TF Serving (:class:`adapter.serving.backend.Backend`) can raise."""

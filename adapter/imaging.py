@@ -39,6 +39,7 @@ __all__ = [
     "Color",
     "CorruptImage",
     "DType",
+    "EmptyImage",
     "Filter",
     "ImageError",
     "ImageInfo",
@@ -47,6 +48,7 @@ __all__ = [
     "Layout",
     "Limits",
     "Preprocessing",
+    "Preprocessor",
     "ResizeMode",
     "Transform",
     "UnsupportedImage",
@@ -100,7 +102,11 @@ class ImageError(ValueError):
 
 
 class UnsupportedImage(ImageError):
-    """Not a JPEG, PNG, WebP, GIF or BMP (including empty input), or a feature the decoder lacks."""
+    """Not a JPEG, PNG, WebP, GIF or BMP, or a feature the decoder lacks."""
+
+
+class EmptyImage(UnsupportedImage):
+    """No bytes at all: nothing to sniff a format from."""
 
 
 class CorruptImage(ImageError):
@@ -348,20 +354,43 @@ class Preprocessing:
             return (self.channels, height, width)
         return (height, width, self.channels)
 
+    def compile(self, limits: Limits = Limits()) -> Preprocessor:
+        """This preprocessing bound to ``limits``: what runs on every request."""
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
+        return Preprocessor(self, limits)
+
     def run(self, data: bytes, limits: Limits = Limits()) -> ImageTensor:
+        """Decodes ``data`` into one tensor; see :meth:`Preprocessor.run`."""
+        return self.compile(limits).run(data)
+
+    def run_batch(self, images: Sequence[bytes], limits: Limits = Limits()) -> Batch:
+        """Decodes ``images`` into one batch; see :meth:`Preprocessor.run_batch`."""
+        return self.compile(limits).run_batch(images)
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """A :class:`Preprocessing` compiled with its :class:`Limits`, made once per model
+    (by :meth:`Preprocessing.compile`) and reused for every request."""
+
+    preprocessing: Preprocessing
+    limits: Limits
+
+    def run(self, data: bytes) -> ImageTensor:
         """Decodes ``data`` into one tensor; raises the :class:`ImageError` if it fails."""
-        array, (item,) = self._run((_as_bytes(data),), limits)
+        array, (item,) = self._run((_as_bytes(data),))
         if isinstance(item, BaseException):
             raise item
         return _image_tensor(array[0], item)
 
-    def run_batch(self, images: Sequence[bytes], limits: Limits = Limits()) -> Batch:
+    def run_batch(self, images: Sequence[bytes]) -> Batch:
         """Decodes ``images`` into one ``(n, *shape)`` array; per-image failures are
         reported in :attr:`Batch.items` (``ValueError`` for an empty batch)."""
         payloads = tuple(_as_bytes(data) for data in images)
         if not payloads:
             raise ValueError("images must not be empty")
-        array, results = self._run(payloads, limits)
+        array, results = self._run(payloads)
         items = tuple(
             result if isinstance(result, ImageError) else _image_tensor(array[i], result)
             for i, result in enumerate(results)
@@ -369,15 +398,15 @@ class Preprocessing:
         return Batch(array=array, items=items)
 
     def _run(
-        self, payloads: tuple[bytes, ...], limits: Limits
+        self, payloads: tuple[bytes, ...]
     ) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], list[_NativeItem]]:
-        width, height = self.size
+        width, height = self.preprocessing.size
         return _native.preprocess(
             list(payloads),
             width,
             height,
-            **_limit_args(limits),
-            **self._native_args,  # type: ignore[arg-type]  # validated in __post_init__
+            **_limit_args(self.limits),
+            **self.preprocessing._native_args,  # type: ignore[arg-type]  # validated
         )
 
 

@@ -26,6 +26,8 @@ from prometheus_client import Counter, Gauge, Histogram
 if TYPE_CHECKING:
     from flask import Flask, Response
 
+    from adapter.results import Timings
+
 PREFIX = "tfs_adapter"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds, from half a millisecond (decoding a small image) to 10 s (a long deadline).
@@ -132,11 +134,11 @@ def _fold(dead: Path, total: Path) -> None:
     dead.unlink()
 
 
-def observe_steps(model: str, decode_ms: float, inference_ms: float, mapping_ms: float) -> None:
-    """Record one request's decode, inference and mapping times (milliseconds, as timed)."""
-    DECODE_DURATION.labels(model).observe(decode_ms / 1000)
-    INFERENCE_DURATION.labels(model).observe(inference_ms / 1000)
-    MAPPING_DURATION.labels(model).observe(mapping_ms / 1000)
+def observe_steps(model: str, timings: Timings) -> None:
+    """Record one request's decode, inference and mapping times."""
+    DECODE_DURATION.labels(model).observe(timings.decode_s)
+    INFERENCE_DURATION.labels(model).observe(timings.inference_s)
+    MAPPING_DURATION.labels(model).observe(timings.mapping_s)
 
 
 def backend_error(backend: str, servable: str, code: str) -> None:

@@ -14,7 +14,7 @@ import logging
 
 from flask import Flask, request
 
-from adapter import errors
+from adapter.api import problems
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,10 @@ def install(app: Flask, keys: tuple[str, ...]) -> None:
         presented = _presented_key()
         if presented is None:
             log.info("rejected %s %r: no API key", request.method, request.path)
-            raise errors.Unauthorized(f"This API needs a key. {HOW_TO_SEND}")
+            raise problems.Unauthorized(f"This API needs a key. {HOW_TO_SEND}")
         if not _matches(presented, digests):
             log.info("rejected %s %r: API key not valid", request.method, request.path)
-            raise errors.Unauthorized(f"The API key is not valid. {HOW_TO_SEND}")
+            raise problems.Unauthorized(f"The API key is not valid. {HOW_TO_SEND}")
 
 
 def _is_open() -> bool:

@@ -9,7 +9,7 @@ import swagger_ui_bundle  # type: ignore[import-untyped]  # ships no py.typed
 from flask import Blueprint, Response, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
-from adapter import errors
+from adapter.api import problems
 
 bp = Blueprint("docs", __name__)
 
@@ -97,7 +97,7 @@ def asset(asset: str) -> ResponseReturnValue:
     """One Swagger UI file from the ``swagger-ui-bundle`` package (404 for any other name)."""
     mimetype = ASSETS.get(asset)
     if mimetype is None:
-        raise errors.NotFound(f"There is no {asset!r} in the API docs.")
+        raise problems.NotFound(f"There is no {asset!r} in the API docs.")
     return send_from_directory(
         str(swagger_ui_bundle.swagger_ui_path),
         asset,

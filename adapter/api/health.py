@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from typing import Any
+
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from adapter import errors
-from adapter.pipeline import Pipeline
+from adapter.api import problems, service
+from adapter.results import ModelState
 
 bp = Blueprint("health", __name__)
 
@@ -20,11 +22,19 @@ def healthz() -> ResponseReturnValue:
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     """Readiness: every model's servable is AVAILABLE and its signature matches the registry."""
-    pipeline: Pipeline = current_app.extensions["pipeline"]
-    report = pipeline.catalog.readiness()
-    not_ready = sorted(name for name, state in report.items() if not state["ready"])
+    readiness = service().readiness()
+    report = {name: _state(state) for name, state in readiness.models.items()}
+    not_ready = readiness.not_ready
     if not_ready:
-        problems = [problem for name in not_ready for problem in report[name].get("problems", [])]
+        found = [problem for name in not_ready for problem in readiness.models[name].problems]
         detail = f"Not every model is ready: {', '.join(not_ready)}."
-        raise errors.NotReady(" ".join([detail, *problems]), errors={"models": report})
+        raise problems.NotReady(" ".join([detail, *found]), errors={"models": report})
     return jsonify({"status": "ready", "models": report})
+
+
+def _state(state: ModelState) -> dict[str, Any]:
+    body: dict[str, Any] = {"ready": state.ready, "state": state.state, "version": state.version}
+    if state.problems:
+        body["problems"] = list(state.problems)
+    body["circuit"] = state.circuit
+    return body

@@ -17,7 +17,8 @@ from typing import Any
 from flask import Request
 from marshmallow import Schema, ValidationError
 
-from adapter import errors
+from adapter import imaging
+from adapter.api import problems
 
 IMAGE_FIELD = "image"
 IMAGES_FIELD = "images"
@@ -46,7 +47,7 @@ def read_timeout_s(request: Request, default_s: float) -> float:
         return default_s
     # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
     if not _MILLISECONDS.fullmatch(raw.strip()) or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
-        raise errors.ValidationFailed(
+        raise problems.ValidationFailed(
             f"The {TIMEOUT_HEADER} header is invalid.",
             errors={TIMEOUT_HEADER: [f"Must be whole milliseconds from 1 to {MAX_TIMEOUT_MS}."]},
         )
@@ -72,20 +73,20 @@ def read_upload(request: Request, options: Schema, body: Schema, max_images: int
             upload = Upload([_read_body(request)], False, _load(options, query))
         else:
             got = f"'{mimetype}'" if mimetype else "a body without a Content-Type"
-            raise errors.UnsupportedMediaType(f"Send the image as {_ACCEPTED}, not {got}.")
+            raise problems.UnsupportedMediaType(f"Send the image as {_ACCEPTED}, not {got}.")
         field = IMAGE_FIELD
     if len(upload.images) > max_images:
         message = f"Send at most {max_images} images per request."
-        raise errors.ValidationFailed(message, errors={field: [message]})
+        raise problems.ValidationFailed(message, errors={field: [message]})
     if not upload.batch and not upload.images[0]:
-        raise errors.InvalidImage("The uploaded image is empty.")
+        raise imaging.EmptyImage("The uploaded image is empty.")
     return upload
 
 
 def _query(request: Request) -> dict[str, Any]:
     repeated = [key for key, values in request.args.lists() if len(values) > 1]
     if repeated:
-        raise errors.ValidationFailed(
+        raise problems.ValidationFailed(
             "An option was given more than once.",
             errors={key: ["Give this option once."] for key in repeated},
         )
@@ -96,7 +97,7 @@ def _load(schema: Schema, raw: Mapping[str, Any]) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = schema.load(raw)
     except ValidationError as exc:
-        raise errors.ValidationFailed(
+        raise problems.ValidationFailed(
             "One or more options are invalid.", errors=_messages(exc)
         ) from None
     return loaded
@@ -105,17 +106,17 @@ def _load(schema: Schema, raw: Mapping[str, Any]) -> dict[str, Any]:
 def _read_form(request: Request) -> list[bytes]:
     if IMAGE_FIELD in request.form:
         detail = "The 'image' field must be a file part (e.g. curl -F image=@photo.jpg)."
-        raise errors.BadRequest(detail, errors={IMAGE_FIELD: [detail]})
+        raise problems.BadRequest(detail, errors={IMAGE_FIELD: [detail]})
     extra = sorted(set(request.files) - {IMAGE_FIELD}) + sorted(request.form)
     if extra:
-        raise errors.ValidationFailed(
+        raise problems.ValidationFailed(
             "The form has unexpected fields; give options in the query string.",
             errors={name: ["Unknown field."] for name in extra},
         )
     parts = request.files.getlist(IMAGE_FIELD)
     if not parts:
         detail = "The form has no 'image' file part."
-        raise errors.BadRequest(detail, errors={IMAGE_FIELD: [detail]})
+        raise problems.BadRequest(detail, errors={IMAGE_FIELD: [detail]})
     return [part.read() for part in parts]
 
 
@@ -135,15 +136,15 @@ def _read_json(request: Request, schema: Schema, options: Schema) -> Upload:
     try:
         document = json.loads(_read_body(request))
     except (ValueError, RecursionError):  # invalid JSON or UTF-8; absurdly deep nesting
-        raise errors.BadRequest("The body is not valid JSON.") from None
+        raise problems.BadRequest("The body is not valid JSON.") from None
     if not isinstance(document, dict):
-        raise errors.BadRequest(
+        raise problems.BadRequest(
             "The body must be a JSON object with 'image' or 'images' (see /openapi.yaml)."
         )
     query = _query(request)
     both = sorted(set(query) & set(document))
     if both:
-        raise errors.ValidationFailed(
+        raise problems.ValidationFailed(
             "An option was given both in the query string and in the body.",
             errors={key: ["Give this option once, in the query string or the body."]
                     for key in both},

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-
-class ConfigError(ValueError):
-    """The model configuration is unusable (bad file, duplicate model, bad policy)."""
+from adapter.exceptions import ConfigError  # one class for every unusable configuration
 
 
 @dataclass(frozen=True)

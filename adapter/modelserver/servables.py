@@ -36,7 +36,7 @@ MAX_RETRY_DELAY = 30.0  # seconds between load attempts of a version that keeps 
 
 
 @dataclass
-class VersionStatus:
+class VersionState:
     """A version's manager state (LOADING/AVAILABLE/UNLOADING/END) and its health status."""
 
     state: str
@@ -85,7 +85,7 @@ class ServableManager:
         self._poll_lock = threading.Lock()
         self._configs: dict[str, ModelConfig] = {}
         self._loaded: dict[str, dict[int, Any]] = {}
-        self._status: dict[str, dict[int, VersionStatus]] = {}
+        self._status: dict[str, dict[int, VersionState]] = {}
         self._failures: dict[tuple[str, int], _Failure] = {}
         self._warned: set[str] = set()
         self._stop = threading.Event()
@@ -153,7 +153,7 @@ class ServableManager:
             self._warned.add(name)
             log.warning(message)
 
-    def _set_status(self, name: str, version: int, state: VersionStatus) -> None:
+    def _set_status(self, name: str, version: int, state: VersionState) -> None:
         """Record a version's state for GetModelStatus."""
         with self._lock:
             self._status.setdefault(name, {})[version] = state
@@ -166,7 +166,7 @@ class ServableManager:
             return
         if failure is None:
             log.info("Loading servable version %s from %s", sid, path)
-        self._set_status(name, version, VersionStatus("LOADING"))
+        self._set_status(name, version, VersionState("LOADING"))
         try:
             servable = self._loader(name, version, path)
         except Exception as exc:  # a half-written or broken export must not kill the server
@@ -175,7 +175,7 @@ class ServableManager:
         self._failures.pop((name, version), None)
         with self._lock:
             self._loaded.setdefault(name, {})[version] = servable
-            self._status.setdefault(name, {})[version] = VersionStatus("AVAILABLE")
+            self._status.setdefault(name, {})[version] = VersionState("AVAILABLE")
         log.info("Successfully loaded servable version %s", sid)
 
     def _record_failure(
@@ -185,7 +185,7 @@ class ServableManager:
 
         Retries back off from one poll interval, doubling up to MAX_RETRY_DELAY seconds.
         """
-        self._set_status(name, version, VersionStatus("END", err.code, err.message))
+        self._set_status(name, version, VersionState("END", err.code, err.message))
         attempts = 1 if previous is None else previous.attempts + 1
         delay = min(self._poll_wait * 2 ** (attempts - 1), MAX_RETRY_DELAY)
         if previous is None or previous.message != err.message:
@@ -199,10 +199,10 @@ class ServableManager:
         sid = servable_id(name, version)
         with self._lock:
             servable = self._loaded.get(name, {}).pop(version, None)
-            self._status.setdefault(name, {})[version] = VersionStatus("UNLOADING")
+            self._status.setdefault(name, {})[version] = VersionState("UNLOADING")
         log.info("Unloading servable version %s", sid)
         del servable
-        self._set_status(name, version, VersionStatus("END"))
+        self._set_status(name, version, VersionState("END"))
         log.info("Done unloading servable version %s", sid)
 
     def start(self) -> None:
@@ -250,7 +250,7 @@ class ServableManager:
                 return versions[version]
         raise status.servable_not_found(name, version)
 
-    def version_statuses(self, name: str) -> dict[int, VersionStatus]:
+    def version_statuses(self, name: str) -> dict[int, VersionState]:
         """Every version this model has had, newest first, with its current state."""
         with self._lock:
             known = dict(self._status.get(name, {}))

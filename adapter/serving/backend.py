@@ -2,7 +2,8 @@
 
 A :class:`Backend` wraps a transport (gRPC or REST) with the request's
 deadline, client-side retries on UNAVAILABLE and a circuit breaker, and turns
-every failure into the :mod:`adapter.errors` problem a caller sees. The
+every failure into one of :mod:`adapter.exceptions` (see
+:data:`~adapter.exceptions.SERVING_FAILURES`). The
 server's own messages go to the log only: they can name hosts and paths.
 Failed calls and breaker changes are counted in :mod:`adapter.metrics`.
 """
@@ -18,15 +19,8 @@ from typing import Any, TypeVar
 import grpc
 import numpy.typing as npt
 
-from adapter import errors, metrics
-from adapter.serving.resilience import (
-    RETRYABLE,
-    UNHEALTHY,
-    CircuitBreaker,
-    CircuitOpen,
-    Deadline,
-    RetryPolicy,
-)
+from adapter import exceptions, metrics
+from adapter.serving.resilience import RETRYABLE, UNHEALTHY, CircuitBreaker, Deadline, RetryPolicy
 from adapter.serving.servable import (
     ModelRef,
     Prediction,
@@ -74,7 +68,7 @@ class Backend:
         deadline: Deadline,
         version_requested: bool = False,
     ) -> Prediction:
-        """Run Predict within ``deadline``; raises an :class:`errors.ApiError` on failure."""
+        """Run Predict within ``deadline``; raises one of ``SERVING_FAILURES`` on failure."""
         return self._call(
             lambda timeout_s: self.transport.predict(
                 model, inputs, output_filter=output_filter, timeout_s=timeout_s
@@ -85,7 +79,7 @@ class Backend:
         )
 
     def model_status(self, model: ModelRef, *, deadline: Deadline) -> list[VersionStatus]:
-        """GetModelStatus within ``deadline``; raises an :class:`errors.ApiError` on failure."""
+        """GetModelStatus within ``deadline``; raises one of ``SERVING_FAILURES`` on failure."""
         return self._call(
             lambda timeout_s: self.transport.model_status(model, timeout_s=timeout_s),
             model,
@@ -93,7 +87,7 @@ class Backend:
         )
 
     def signature_defs(self, model: ModelRef, *, deadline: Deadline) -> SignatureDefs:
-        """GetModelMetadata within ``deadline``; raises an :class:`errors.ApiError` on failure."""
+        """GetModelMetadata within ``deadline``; raises one of ``SERVING_FAILURES`` on failure."""
         return self._call(
             lambda timeout_s: self.transport.signature_defs(model, timeout_s=timeout_s),
             model,
@@ -109,14 +103,8 @@ class Backend:
         version_requested: bool = False,
     ) -> T:
         if deadline.expired:
-            raise errors.BackendTimeout("The request's deadline passed before the model ran.")
-        try:
-            self.breaker.acquire()
-        except CircuitOpen as exc:
-            raise errors.CircuitOpen(
-                "Recent calls to the model server failed; calls are paused briefly.",
-                retry_after_s=exc.retry_after_s,
-            ) from None
+            raise exceptions.BackendTimeout("The request's deadline passed before the model ran.")
+        self.breaker.acquire()  # CircuitOpen while the breaker is open
         attempt = 1
         while True:
             try:
@@ -138,7 +126,7 @@ class Backend:
                 else:
                     self.breaker.record_success()
                 metrics.backend_error(self.name, model.name, failure.code.name)
-                raise to_api_error(
+                raise to_failure(
                     failure, model, backend=self.name, version_requested=version_requested
                 ) from None
             except Exception:
@@ -146,22 +134,27 @@ class Backend:
                 log.exception("backend %s: call for %s failed", self.name, model.describe())
                 self.breaker.record_failure()
                 metrics.backend_error(self.name, model.name, grpc.StatusCode.UNKNOWN.name)
-                raise errors.BackendError("The model server could not be called.") from None
+                raise exceptions.BackendError("The model server could not be called.") from None
             self.breaker.record_success()
             return result
+
+    def set_message_limits(self, send_bytes: int, receive_bytes: int) -> None:
+        """Let messages up to these sizes through from now on (see :class:`Transport`)."""
+        self.transport.set_message_limits(send_bytes, receive_bytes)
 
     def close(self) -> None:
         """Close the transport's connections in this process."""
         self.transport.close()
 
 
-def to_api_error(
+def to_failure(
     failure: RpcFailure, model: ModelRef, *, backend: str, version_requested: bool = False
-) -> errors.ApiError:
-    """The problem a caller sees for a failed call (see the README's table).
+) -> Exception:
+    """The exception a caller gets for a failed call; the server's details are logged only.
 
-    NOT_FOUND is 404 when the request chose the version, and 503 when the
-    registry's own servable is missing: that is the operator's to fix.
+    NOT_FOUND is :class:`~adapter.exceptions.ModelVersionNotFound` when the
+    request chose the version, and :class:`~adapter.exceptions.ModelNotServed`
+    when the registry's own servable is missing: that is the operator's to fix.
     """
     code = failure.code
     log.warning(
@@ -170,25 +163,25 @@ def to_api_error(
     )  # fmt: skip
     if failure.local and code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         log.error("a message exceeded the gRPC size limit; see ADAPTER_GRPC_MAX_MESSAGE_BYTES")
-        return errors.BackendMessageTooLarge(
+        return exceptions.BackendMessageTooLarge(
             "The model's request or answer is larger than the configured message limit."
         )
     if code is grpc.StatusCode.NOT_FOUND:
         if version_requested:
-            return errors.ModelVersionNotFound(
+            return exceptions.ModelVersionNotFound(
                 "The model server does not serve the requested version of this model."
             )
-        return errors.ModelNotServed("The model server does not serve this model (yet).")
+        return exceptions.ModelNotServed("The model server does not serve this model (yet).")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
         # CANCELLED comes from a server shutting down with the call in flight.
-        return errors.BackendUnavailable("The model server is unavailable; retry shortly.")
+        return exceptions.BackendUnavailable("The model server is unavailable; retry shortly.")
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return errors.BackendOverloaded("The model server is overloaded; retry shortly.")
+        return exceptions.BackendOverloaded("The model server is overloaded; retry shortly.")
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        return errors.BackendTimeout("The model server did not answer within the deadline.")
+        return exceptions.BackendTimeout("The model server did not answer within the deadline.")
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
         # We built the tensors: the backend rejecting them is our bug or a
         # registry/model mismatch, not the caller's fault.
         log.error("model server rejected a request built by the adapter: %s", failure.details)
-        return errors.BackendRejected("The model server rejected the request.")
-    return errors.BackendError("The model server could not run this request.")
+        return exceptions.BackendRejected("The model server rejected the request.")
+    return exceptions.BackendError("The model server could not run this request.")

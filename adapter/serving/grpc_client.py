@@ -8,6 +8,7 @@ options of :mod:`adapter.serving.channel`; every call carries a deadline.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -84,9 +85,12 @@ class GrpcClient:
         """The options the next channel is made with."""
         return self._settings
 
-    def reconfigure(self, settings: ChannelSettings) -> None:
-        """Use ``settings`` from now on; a changed option means a new channel on next use."""
+    def set_message_limits(self, send_bytes: int, receive_bytes: int) -> None:
+        """Use these message size limits from now on; a change means a new channel on next use."""
         with self._lock:
+            settings = dataclasses.replace(
+                self._settings, max_send_bytes=send_bytes, max_receive_bytes=receive_bytes
+            )
             if settings != self._settings:
                 self._settings = settings
                 self._channel = None  # calls in flight keep the old one until they finish

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from adapter.exceptions import CircuitOpen
+
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
 # Failures that say the backend is unwell (as opposed to a bad request).
 UNHEALTHY = frozenset(
@@ -74,14 +76,6 @@ class RetryPolicy:
         if deadline.remaining() < pause + self.min_attempt_s:
             return None
         return pause
-
-
-class CircuitOpen(Exception):
-    """The breaker is open: don't call the backend; retry after ``retry_after_s``."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"circuit open, retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
 
 
 class CircuitBreaker:
@@ -135,7 +129,10 @@ class CircuitBreaker:
                 self._report()
                 return
             left = self.cooldown_s - waited if waited < self.cooldown_s else self.cooldown_s
-            raise CircuitOpen(max(1, math.ceil(left)))
+            raise CircuitOpen(
+                "Recent calls to the model server failed; calls are paused briefly.",
+                retry_after_s=max(1, math.ceil(left)),
+            )
 
     def record_success(self) -> None:
         """The backend answered (even with an error about the request): close the circuit."""

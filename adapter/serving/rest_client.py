@@ -112,6 +112,9 @@ class RestClient:
                 self._session, self._pid = session, os.getpid()
             return self._session
 
+    def set_message_limits(self, send_bytes: int, receive_bytes: int) -> None:
+        """Nothing to do: HTTP bodies have no size limit on this side."""
+
     def close(self) -> None:
         """Close this process's connections; the next call opens new ones."""
         with self._lock:

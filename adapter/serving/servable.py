@@ -127,6 +127,10 @@ class Transport(Protocol):
         """The model's signature definitions (GetModelMetadata ``signature_def``)."""
         ...
 
+    def set_message_limits(self, send_bytes: int, receive_bytes: int) -> None:
+        """Allow requests up to ``send_bytes`` and answers up to ``receive_bytes`` from now on."""
+        ...
+
     def close(self) -> None:
         """Release this process's connections; the next call opens new ones."""
         ...

@@ -20,6 +20,7 @@ use crate::{
     ResizeMode, Spec, Target, TensorData,
 };
 
+static EMPTY_IMAGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static UNSUPPORTED_IMAGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CORRUPT_IMAGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static IMAGE_TOO_LARGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -28,7 +29,8 @@ impl From<Error> for PyErr {
     #[cold]
     fn from(err: Error) -> Self {
         let (cell, name) = match &err {
-            Error::Empty | Error::UnsupportedFormat | Error::UnsupportedFeature { .. } => {
+            Error::Empty => (&EMPTY_IMAGE, "EmptyImage"),
+            Error::UnsupportedFormat | Error::UnsupportedFeature { .. } => {
                 (&UNSUPPORTED_IMAGE, "UnsupportedImage")
             }
             Error::Corrupt { .. } => (&CORRUPT_IMAGE, "CorruptImage"),

@@ -13,7 +13,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from adapter.pipeline import Pipeline
 from adapter.serving.backend import Backend
 from tests.helpers import PROBLEM_KEYS, assert_problem, encode, upload
 
@@ -41,7 +40,6 @@ def _without_timings(result: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture()
 def predict_calls(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, ...]]]:
     """The input shapes of every Predict the app sends (the real call still goes out)."""
-    pipeline: Pipeline = app.extensions["pipeline"]
     shapes: list[tuple[int, ...]] = []
     real = Backend.predict
 
@@ -50,7 +48,6 @@ def predict_calls(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
         return real(self, ref, inputs, **kwargs)
 
     monkeypatch.setattr(Backend, "predict", spy)
-    assert pipeline.catalog is not None
     yield shapes
 
 

@@ -18,7 +18,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from werkzeug.test import TestResponse
 
-from adapter import errors
+from adapter.api import problems
 from tests.contract import SPEC_FILE, ContractError, check, spec
 from tests.helpers import box_tuple, iou, upload
 
@@ -85,18 +85,21 @@ def test_an_asset_that_is_not_swagger_uis_is_not_served(client: FlaskClient) -> 
     assert response.status_code == 404
 
 
-def _slugs(kind: type[errors.ApiError]) -> Iterator[str]:
+def _slugs(kind: type[problems.ApiError]) -> Iterator[str]:
+    """Every problem type the service can answer: the HTTP tree's and the domain table's."""
     yield kind.slug
     for sub in kind.__subclasses__():
         yield from _slugs(sub)
+    if kind is problems.ApiError:
+        yield from (problem.slug for _, problem, _ in problems.DOMAIN_PROBLEMS)
 
 
 def test_every_problem_type_is_documented_and_every_documented_one_exists() -> None:
     documented = {
-        uri.removeprefix(errors.PROBLEM_TYPE_BASE)
+        uri.removeprefix(problems.PROBLEM_TYPE_BASE)
         for uri in spec()["components"]["schemas"]["ProblemType"]["enum"]
     }
-    assert set(_slugs(errors.ApiError)) == documented
+    assert set(_slugs(problems.ApiError)) == documented
     description = spec()["components"]["schemas"]["ProblemType"]["description"]
     assert all(f"`{slug}`" in description for slug in documented)
 

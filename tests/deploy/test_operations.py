@@ -45,8 +45,9 @@ def test_tfserving_prestop_outlasts_max_connection_age_with_jitter_and_grace() -
 # One worker's lifetime: it answers a request, so it writes counter and histogram files.
 _WORKER = """
 from adapter import metrics
+from adapter.results import Timings
 metrics.REQUESTS.labels("/v1/models/<model>/detect", "digits", "POST", "200").inc()
-metrics.observe_steps("digits", 1.0, 2.0, 0.5)
+metrics.observe_steps("digits", Timings(decode_s=1.0, inference_s=2.0, mapping_s=0.5))
 """
 
 

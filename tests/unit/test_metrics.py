@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter import errors, metrics
+from adapter import exceptions, metrics
 from adapter.app import create_app
 from adapter.config import load_settings
 from adapter.modelserver.testing import ModelServer, free_port
@@ -196,7 +196,7 @@ def test_the_breaker_gauge_follows_closed_open_half_open_closed(client: FlaskCli
     gauge = "tfs_adapter_circuit_breaker_state"
     assert value(scrape(client), gauge, backend="metrics-test") == 0
     for _ in range(2):
-        with pytest.raises(errors.BackendUnavailable):
+        with pytest.raises(exceptions.BackendUnavailable):
             backend.predict(MODEL, INPUTS, output_filter=(), deadline=Deadline(5))
     assert value(scrape(client), gauge, backend="metrics-test") == 2
     time.sleep(0.25)

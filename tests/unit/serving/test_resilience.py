@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from adapter import errors
+from adapter.api import problems
+from adapter.exceptions import SERVING_FAILURES
 from adapter.serving.backend import Backend
 from adapter.serving.resilience import CircuitBreaker, CircuitOpen, Deadline, RetryPolicy
 from adapter.serving.servable import (
@@ -337,19 +338,28 @@ def _predict(backend: Backend, *, timeout_s: float = 2.0, version_requested: boo
     )
 
 
+def _problem(exc: BaseException) -> problems.ApiError:
+    """What a client sees for ``exc``: the HTTP edge's problem for it."""
+    assert isinstance(exc, Exception)
+    problem = problems.from_exception(exc)
+    assert problem is not None, f"no problem type for {exc!r}"
+    return problem
+
+
 def _assert_problem(
-    exc: errors.ApiError, status: int, slug: str, headers: dict[str, str] | None = None
+    exc: BaseException, status: int, slug: str, headers: dict[str, str] | None = None
 ) -> None:
-    assert (exc.status, exc.slug) == (status, slug)
-    assert exc.headers == (headers or {})
+    problem = _problem(exc)
+    assert (problem.status, problem.slug) == (status, slug)
+    assert problem.headers == (headers or {})
     # The server's details (addresses, paths) stay in the logs.
-    assert "10.0.0.7" not in exc.detail and "secret" not in exc.detail
+    assert "10.0.0.7" not in problem.detail and "secret" not in problem.detail
 
 
 @pytest.mark.parametrize("attempts", [1, 3, 5])
 def test_unavailable_is_retried_up_to_max_attempts_then_503(attempts: int) -> None:
     transport = FakeTransport(fail(Code.UNAVAILABLE))
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(_backend(transport, attempts=attempts))
     assert transport.calls == attempts
     _assert_problem(info.value, 503, "backend-unavailable", {"Retry-After": "1"})
@@ -387,7 +397,7 @@ def test_other_failures_are_not_retried(
     code: grpc.StatusCode, status: int, slug: str, headers: dict[str, str]
 ) -> None:
     transport = FakeTransport(fail(code), ANSWER)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(_backend(transport, attempts=5))
     assert transport.calls == 1
     _assert_problem(info.value, status, slug, headers)
@@ -395,7 +405,7 @@ def test_other_failures_are_not_retried(
 
 def test_not_found_is_404_when_the_request_chose_the_version() -> None:
     transport = FakeTransport(fail(Code.NOT_FOUND))
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(_backend(transport), version_requested=True)
     _assert_problem(info.value, 404, "model-version-not-found")
     assert transport.calls == 1
@@ -405,7 +415,7 @@ def test_message_over_the_size_limit_is_502_and_spares_the_breaker() -> None:
     transport = FakeTransport(fail(Code.RESOURCE_EXHAUSTED, local=True))
     backend = _backend(transport, attempts=3, threshold=2)
     for _ in range(4):
-        with pytest.raises(errors.ApiError) as info:
+        with pytest.raises(SERVING_FAILURES) as info:
             _predict(backend)
         _assert_problem(info.value, 502, "backend-message-too-large")
     # Never retried, and four in a row leave a threshold-2 breaker closed.
@@ -417,11 +427,11 @@ def test_the_breaker_opens_after_failed_calls_and_stops_reaching_the_backend() -
     transport = FakeTransport(fail(Code.UNAVAILABLE))
     backend = _backend(transport, attempts=2, threshold=3, cooldown_s=0.3)
     for _ in range(3):
-        with pytest.raises(errors.ApiError) as info:
+        with pytest.raises(SERVING_FAILURES) as info:
             _predict(backend)
-        assert info.value.slug == "backend-unavailable"
+        assert _problem(info.value).slug == "backend-unavailable"
     assert transport.calls == 6  # a failed call counts once, whatever its retries
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)
     _assert_problem(info.value, 503, "backend-circuit-open", {"Retry-After": "1"})
     assert transport.calls == 6
@@ -431,20 +441,20 @@ def test_the_breaker_counts_calls_that_fail_without_retry() -> None:
     transport = FakeTransport(fail(Code.DEADLINE_EXCEEDED))
     backend = _backend(transport, threshold=2)
     for _ in range(2):
-        with pytest.raises(errors.ApiError):
+        with pytest.raises(SERVING_FAILURES):
             _predict(backend)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)
-    assert info.value.slug == "backend-circuit-open"
+    assert _problem(info.value).slug == "backend-circuit-open"
     assert transport.calls == 2
 
 
 def test_retry_after_of_an_open_circuit_is_the_cooldown_left() -> None:
     transport = FakeTransport(fail(Code.DEADLINE_EXCEEDED))
     backend = _backend(transport, threshold=1, cooldown_s=1.5)
-    with pytest.raises(errors.ApiError):
+    with pytest.raises(SERVING_FAILURES):
         _predict(backend)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)
     _assert_problem(info.value, 503, "backend-circuit-open", {"Retry-After": "2"})
 
@@ -453,9 +463,9 @@ def test_bad_requests_do_not_open_the_breaker() -> None:
     transport = FakeTransport(fail(Code.INVALID_ARGUMENT))
     backend = _backend(transport, threshold=2)
     for _ in range(4):
-        with pytest.raises(errors.ApiError) as info:
+        with pytest.raises(SERVING_FAILURES) as info:
             _predict(backend)
-        assert info.value.slug == "backend-rejected-request"
+        assert _problem(info.value).slug == "backend-rejected-request"
     assert transport.calls == 4
     assert backend.breaker.state == "closed"
 
@@ -464,11 +474,11 @@ def test_after_the_cooldown_a_successful_probe_restores_service() -> None:
     transport = FakeTransport(fail(Code.UNAVAILABLE), fail(Code.UNAVAILABLE), ANSWER)
     backend = _backend(transport, attempts=1, threshold=2, cooldown_s=0.2)
     for _ in range(2):
-        with pytest.raises(errors.ApiError):
+        with pytest.raises(SERVING_FAILURES):
             _predict(backend)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)
-    assert info.value.slug == "backend-circuit-open"
+    assert _problem(info.value).slug == "backend-circuit-open"
     time.sleep(0.25)
     assert _predict(backend) is ANSWER  # the probe
     assert _predict(backend) is ANSWER
@@ -479,16 +489,16 @@ def test_after_the_cooldown_a_failed_probe_reopens_the_circuit() -> None:
     transport = FakeTransport(fail(Code.UNAVAILABLE))
     backend = _backend(transport, attempts=1, threshold=2, cooldown_s=0.2)
     for _ in range(2):
-        with pytest.raises(errors.ApiError):
+        with pytest.raises(SERVING_FAILURES):
             _predict(backend)
     time.sleep(0.25)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)  # the probe reaches the backend and fails
-    assert info.value.slug == "backend-unavailable"
+    assert _problem(info.value).slug == "backend-unavailable"
     assert transport.calls == 3
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)
-    assert info.value.slug == "backend-circuit-open"
+    assert _problem(info.value).slug == "backend-circuit-open"
     assert transport.calls == 3
 
 
@@ -498,10 +508,10 @@ def test_a_probe_that_raises_something_unexpected_does_not_wedge_the_breaker() -
     )
     backend = _backend(transport, attempts=1, threshold=2, cooldown_s=0.2)
     for _ in range(2):
-        with pytest.raises(errors.ApiError):
+        with pytest.raises(SERVING_FAILURES):
             _predict(backend)
     time.sleep(0.25)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)  # the probe
     _assert_problem(info.value, 502, "backend-error")  # a 502, not a crashed request
     time.sleep(0.25)  # a full cooldown later, the backend must be tried again
@@ -511,7 +521,7 @@ def test_a_probe_that_raises_something_unexpected_does_not_wedge_the_breaker() -
 def test_an_expired_deadline_is_504_without_calling() -> None:
     transport = FakeTransport(ANSWER)
     backend = _backend(transport)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         backend.predict(MODEL, INPUTS, output_filter=(), deadline=Deadline(0))
     _assert_problem(info.value, 504, "backend-timeout")
     assert transport.calls == 0
@@ -544,7 +554,7 @@ def test_retries_stop_when_the_deadline_leaves_no_room() -> None:
         retry=RetryPolicy(max_attempts=100, base_backoff_s=0.05, max_backoff_s=0.05),
     )
     start = time.monotonic()
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         backend.predict(MODEL, INPUTS, output_filter=(), deadline=Deadline(0.15))
     assert time.monotonic() - start < 0.15  # gave up before the deadline, not after it
     _assert_problem(info.value, 503, "backend-unavailable", {"Retry-After": "1"})
@@ -555,10 +565,10 @@ def test_retries_stop_when_the_deadline_leaves_no_room() -> None:
 def test_circuit_open_retry_after_is_a_whole_number_of_seconds() -> None:
     transport = FakeTransport(fail(Code.UNAVAILABLE))
     backend = _backend(transport, attempts=1, threshold=1, cooldown_s=2.2)
-    with pytest.raises(errors.ApiError):
+    with pytest.raises(SERVING_FAILURES):
         _predict(backend)
-    with pytest.raises(errors.ApiError) as info:
+    with pytest.raises(SERVING_FAILURES) as info:
         _predict(backend)
-    retry_after = info.value.headers["Retry-After"]
+    retry_after = _problem(info.value).headers["Retry-After"]
     assert retry_after.isdigit()
     assert int(retry_after) == math.ceil(2.2)

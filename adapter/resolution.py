@@ -1,20 +1,24 @@
-"""The registry checked against a model's live signature, and completed from it.
+"""A registry entry checked against the model's live signature, and completed from it.
 
-:func:`resolve` takes a registry entry and the SignatureDefs GetModelMetadata
-returned. Fields the registry left out (input tensor name, encoding, dtype,
-size; output names) are filled from the signature; fields it gave are
-checked against it. Every disagreement is a message naming the model and the
-registry field, which ``/readyz`` shows until the registry or model is fixed.
+:func:`resolve` takes a :class:`~adapter.registry.RegistryEntry` and the
+SignatureDefs GetModelMetadata returned, and gives a :class:`ResolvedModel`
+(every field known: the pipeline never checks for a missing one) or a
+:class:`Misconfigured` list of problems. Fields the registry left out (input
+tensor name, encoding, dtype, size; output names) are filled from the
+signature; fields it gave are checked against it. Every disagreement is a
+message naming the model and the registry field, which ``/readyz`` shows until
+the registry or model is fixed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from adapter import imaging
 from adapter.exceptions import ConfigError
-from adapter.registry import InputEntry, RegistryEntry, build_preprocessing
+from adapter.mapping.labels import LabelMap
+from adapter.registry import BackendAddress, InputEntry, RegistryEntry, build_preprocessing
 from adapter.schemas.registry import CONVENTIONAL_OUTPUTS, INPUT_DTYPES, OUTPUT_ROLES
 from adapter.serving.codec import dtype_name
 from adapter.serving.protos import model_metadata_pb2, tensor_pb2
@@ -44,18 +48,68 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
-class Resolution:
-    """A registry entry after the check: complete ``config`` when ``problems`` is empty."""
+class TensorInput:
+    """The model takes a decoded, resized image tensor, made by ``preprocessor``."""
 
-    config: RegistryEntry
-    problems: tuple[str, ...] = ()
-    input: TensorSpec | None = None
-    outputs: Mapping[str, TensorSpec] = field(default_factory=dict)
+    tensor: str
+    spec: TensorSpec
+    preprocessor: imaging.Preprocessor
 
     @property
-    def ok(self) -> bool:
-        """True when the model can be served as configured."""
-        return not self.problems
+    def preprocessing(self) -> imaging.Preprocessing:
+        """The size, fit, channels, layout, dtype and normalization of the tensor."""
+        return self.preprocessor.preprocessing
+
+
+@dataclass(frozen=True)
+class BytesInput:
+    """The model takes the original file as a DT_STRING tensor and decodes it itself."""
+
+    tensor: str
+    spec: TensorSpec
+
+
+ModelInput = TensorInput | BytesInput
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A registry entry completed and checked against the live signature: servable as is.
+
+    ``outputs`` maps every output role the task reads (``boxes``, ``scores``,
+    ``probabilities``, ...) to its signature output; ``output_specs`` gives
+    each of those outputs' dtype and shape, by output name.
+    """
+
+    entry: RegistryEntry
+    input: ModelInput
+    outputs: Mapping[str, str]
+    output_specs: Mapping[str, TensorSpec]
+
+    @property
+    def name(self) -> str:
+        """The public model name."""
+        return self.entry.name
+
+    @property
+    def labels(self) -> LabelMap:
+        """Class id -> label name."""
+        return self.entry.labels
+
+    @property
+    def backend(self) -> BackendAddress:
+        """Where the model's TF Serving is."""
+        return self.entry.backend
+
+
+@dataclass(frozen=True)
+class Misconfigured:
+    """The registry entry and the live signature disagree; each problem names the field."""
+
+    problems: tuple[str, ...]
+
+
+Resolution = ResolvedModel | Misconfigured
 
 
 class _Problems(list[str]):
@@ -67,10 +121,13 @@ class _Problems(list[str]):
         self.append(f"model {self.model}: {registry_field}: {message}")
 
 
-def resolve(config: RegistryEntry, signatures: SignatureDefs) -> Resolution:
-    """Check ``config`` against the live ``signatures`` and fill in what it left out."""
-    problems = _Problems(config.name)
-    name = config.serving.signature
+def resolve(entry: RegistryEntry, signatures: SignatureDefs, limits: imaging.Limits) -> Resolution:
+    """Check ``entry`` against the live ``signatures`` and fill in what it left out.
+
+    A tensor input's preprocessor is compiled here, once, with ``limits``.
+    """
+    problems = _Problems(entry.name)
+    name = entry.serving.signature
     signature = signatures.get(name)
     if signature is None:
         public = {key: sig for key, sig in signatures.items() if not key.startswith("__")}
@@ -78,14 +135,13 @@ def resolve(config: RegistryEntry, signatures: SignatureDefs) -> Resolution:
             "serving.signature",
             f"the model has no signature {name!r} (it has: {_names(public)})",
         )
-        return Resolution(config, tuple(problems))
+        return Misconfigured(tuple(problems))
     where = f"signature {name!r}"
-    input_spec, tensor_spec = _resolve_input(config, signature, where, problems)
-    outputs, output_specs = _resolve_outputs(config, signature, where, problems)
-    if problems:
-        return Resolution(config, tuple(problems), tensor_spec, output_specs)
-    completed = dataclasses.replace(config, input=input_spec, outputs=outputs)
-    return Resolution(completed, (), tensor_spec, output_specs)
+    model_input = _resolve_input(entry, signature, where, problems, limits)
+    outputs, output_specs = _resolve_outputs(entry, signature, where, problems)
+    if problems or model_input is None:
+        return Misconfigured(tuple(problems))
+    return ResolvedModel(entry, model_input, outputs, output_specs)
 
 
 def _names(items: Mapping[str, object]) -> str:
@@ -93,12 +149,13 @@ def _names(items: Mapping[str, object]) -> str:
 
 
 def _resolve_input(
-    config: RegistryEntry,
+    entry: RegistryEntry,
     signature: model_metadata_pb2.SignatureDef,
     where: str,
     problems: _Problems,
-) -> tuple[InputEntry, TensorSpec | None]:
-    spec = config.input
+    limits: imaging.Limits,
+) -> ModelInput | None:
+    spec = entry.input
     tensor = spec.tensor
     if tensor is None:
         if len(signature.inputs) != 1:
@@ -107,43 +164,44 @@ def _resolve_input(
                 f"not given, and {where} has {len(signature.inputs)} inputs "
                 f"({_names(signature.inputs)}): name one",
             )
-            return spec, None
+            return None
         tensor = next(iter(signature.inputs))
     if tensor not in signature.inputs:
         problems.add(
             "input.tensor",
             f"{tensor!r} is not an input of {where} (inputs: {_names(signature.inputs)})",
         )
-        return spec, None
+        return None
     live = TensorSpec.from_info(signature.inputs[tensor])
     about = f"input {tensor!r} of {where} is {live.describe()}"
     encoding = "bytes" if live.dtype == DT.DT_STRING else "tensor"
     if spec.encoding is not None and spec.encoding != encoding:
         needs = "a string tensor" if spec.encoding == "bytes" else "a numeric tensor"
         problems.add("input.encoding", f"the registry says {spec.encoding} ({needs}), but {about}")
-        return spec, live
+        return None
     if encoding == "bytes":
         if spec.dtype is not None:
             problems.add("input.dtype", f"the registry says {spec.dtype}, but {about}")
-            return spec, live
-        return dataclasses.replace(spec, tensor=tensor, encoding="bytes"), live
+            return None
+        return BytesInput(tensor, live)
     dtype = dtype_name(live.dtype)
     if dtype not in INPUT_DTYPES:
         problems.add("input.dtype", f"{about}; the adapter feeds {' or '.join(INPUT_DTYPES)}")
-        return spec, live
+        return None
     if spec.dtype is not None and spec.dtype != dtype:
         problems.add("input.dtype", f"the registry says {spec.dtype}, but {about}")
-        return spec, live
+        return None
     size = _image_size(spec, live, about, problems)
     if size is None:
-        return spec, live
+        return None
     try:
-        preprocessing = build_preprocessing(config.name, size, dtype, spec.options)
+        preprocessing = spec.preprocessing or build_preprocessing(
+            entry.name, size, dtype, spec.options
+        )
     except ConfigError as exc:
         problems.append(str(exc))
-        return spec, live
-    completed = InputEntry(tensor, "tensor", dtype, size, spec.options, preprocessing)
-    return completed, live
+        return None
+    return TensorInput(tensor, live, preprocessing.compile(limits))
 
 
 def _image_size(
@@ -183,17 +241,17 @@ def _image_size(
 
 
 def _resolve_outputs(
-    config: RegistryEntry,
+    entry: RegistryEntry,
     signature: model_metadata_pb2.SignatureDef,
     where: str,
     problems: _Problems,
 ) -> tuple[dict[str, str], dict[str, TensorSpec]]:
-    roles = OUTPUT_ROLES[config.task]
-    conventional = CONVENTIONAL_OUTPUTS[config.task]
+    roles = OUTPUT_ROLES[entry.task]
+    conventional = CONVENTIONAL_OUTPUTS[entry.task]
     available = signature.outputs
     outputs: dict[str, str] = {}
     for role in (*roles["required"], *roles["optional"]):
-        name = config.outputs.get(role)
+        name = entry.outputs.get(role)
         if name is not None and name not in available:
             problems.add(
                 f"outputs.{role}",

@@ -1,4 +1,4 @@
-"""The registry checked against a model's live signature, and completed from it.
+"""Resolution: a registry entry checked against a live signature, completed into a ResolvedModel.
 
 Registries are real YAML files read by :func:`load_registry`; signatures are
 the SignatureDefs GetModelMetadata returns, built to mirror the demo models.
@@ -13,10 +13,12 @@ import pytest
 import yaml
 
 from adapter.config import DEMO_REGISTRY
+from adapter.imaging import Limits
 from adapter.registry import RegistryEntry, load_registry
+from adapter.resolution import BytesInput, Misconfigured, ResolvedModel, TensorInput, TensorSpec
+from adapter.resolution import resolve as resolve_with_limits
 from adapter.serving.protos import model_metadata_pb2, tensor_pb2
 from adapter.serving.servable import SignatureDefs
-from adapter.signatures import TensorSpec, resolve
 
 DT = tensor_pb2.DataType
 Shape = tuple[int, ...] | None
@@ -82,6 +84,29 @@ def load(tmp_path: Path, name: str, model: dict[str, Any]) -> RegistryEntry:
     return load_registry(path)[name]
 
 
+def resolve(config: RegistryEntry, live: SignatureDefs) -> ResolvedModel | Misconfigured:
+    return resolve_with_limits(config, live, Limits())
+
+
+def resolved(config: RegistryEntry, live: SignatureDefs) -> ResolvedModel:
+    """``config`` resolved against ``live``; fails the test with the problems if it is not."""
+    model = resolve(config, live)
+    assert isinstance(model, ResolvedModel), model.problems
+    return model
+
+
+def tensor_input(model: ResolvedModel) -> TensorInput:
+    assert isinstance(model.input, TensorInput), model.input
+    return model.input
+
+
+def problems(config: RegistryEntry, live: SignatureDefs) -> tuple[str, ...]:
+    """What ``/readyz`` would say about ``config`` against ``live``."""
+    model = resolve(config, live)
+    assert isinstance(model, Misconfigured), f"{config.name} resolved, but should not"
+    return model.problems
+
+
 # --- completed from the signature ------------------------------------------------------------
 
 
@@ -89,103 +114,89 @@ def test_a_classifier_left_to_the_signature_is_completed(tmp_path: Path) -> None
     config = load(tmp_path, "digit-classes", entry("classification", "digit_classifier"))
     assert config.input.tensor is None and config.input.preprocessing is None
 
-    resolution = resolve(config, CLASSIFIER)
+    model = resolved(config, CLASSIFIER)
 
-    assert resolution.ok, resolution.problems
-    spec = resolution.config.input
-    assert (spec.tensor, spec.encoding, spec.dtype, spec.size) == (
-        "images",
-        "tensor",
-        "float32",
-        (32, 32),
-    )
-    assert spec.preprocessing is not None
+    spec = tensor_input(model)
+    assert spec.tensor == "images"
     assert spec.preprocessing.size == (32, 32)
     assert spec.preprocessing.dtype == "float32"
     assert spec.preprocessing.shape == (32, 32, 3)
-    assert resolution.config.outputs == {"probabilities": "probabilities", "classes": "classes"}
-    assert resolution.input == TensorSpec(DT.DT_FLOAT, (-1, 32, 32, 3))
-    assert resolution.input.describe() == "float32 (-1, 32, 32, 3)"
-    assert resolution.outputs["probabilities"].shape == (-1, 11)
-    # The rest of the entry is untouched.
-    assert resolution.config.serving == config.serving
-    assert resolution.config.task == "classification"
+    assert model.outputs == {"probabilities": "probabilities", "classes": "classes"}
+    assert spec.spec == TensorSpec(DT.DT_FLOAT, (-1, 32, 32, 3))
+    assert spec.spec.describe() == "float32 (-1, 32, 32, 3)"
+    assert model.output_specs["probabilities"].shape == (-1, 11)
+    # The entry as read is kept whole beside what was resolved.
+    assert model.entry is config
+    assert (model.name, model.entry.task) == ("digit-classes", "classification")
 
 
 def test_a_detector_with_only_a_size_is_completed(tmp_path: Path) -> None:
     model = entry("detection", "digit_detector", input={"size": [320, 320], "resize": "letterbox"})
-    resolution = resolve(load(tmp_path, "digits", model), DETECTOR)
+    detector = resolved(load(tmp_path, "digits", model), DETECTOR)
 
-    assert resolution.ok, resolution.problems
-    spec = resolution.config.input
-    assert (spec.tensor, spec.encoding, spec.dtype, spec.size) == (
-        "input_tensor",
-        "tensor",
-        "uint8",
-        (320, 320),
-    )
-    assert spec.preprocessing is not None
+    spec = tensor_input(detector)
+    assert spec.tensor == "input_tensor"
+    assert (spec.preprocessing.dtype, spec.preprocessing.size) == ("uint8", (320, 320))
     assert spec.preprocessing.resize == "letterbox"
-    assert resolution.config.outputs == {
+    assert detector.outputs == {
         "boxes": "detection_boxes",
         "classes": "detection_classes",
         "scores": "detection_scores",
         "count": "num_detections",
     }
-    assert resolution.input == TensorSpec(DT.DT_UINT8, (-1, -1, -1, 3))
+    assert spec.spec == TensorSpec(DT.DT_UINT8, (-1, -1, -1, 3))
+
+
+def test_the_preprocessor_is_compiled_with_the_services_limits(tmp_path: Path) -> None:
+    config = load(tmp_path, "digit-classes", entry("classification", "digit_classifier"))
+    limits = Limits(max_bytes=1000, max_width=64, max_height=64, max_pixels=4096)
+    model = resolve_with_limits(config, CLASSIFIER, limits)
+    assert isinstance(model, ResolvedModel)
+    assert tensor_input(model).preprocessor.limits == limits
 
 
 def test_an_optional_output_the_signature_lacks_is_left_out(tmp_path: Path) -> None:
     outputs = {key: value for key, value in DETECTOR_OUTPUTS.items() if key != "num_detections"}
     live = signatures({"input_tensor": (DT.DT_UINT8, (-1, -1, -1, 3))}, outputs)
     model = entry("detection", "digit_detector", input={"size": [320, 320]})
-    resolution = resolve(load(tmp_path, "digits", model), live)
-    assert resolution.ok, resolution.problems
-    assert "count" not in resolution.config.outputs
+    detector = resolved(load(tmp_path, "digits", model), live)
+    assert "count" not in detector.outputs
+    assert "num_detections" not in detector.output_specs
 
 
 def test_a_string_input_is_fed_the_original_bytes(tmp_path: Path) -> None:
     model = entry("classification", "digit_classifier_bytes")
-    resolution = resolve(load(tmp_path, "digit-classes-bytes", model), BYTES_CLASSIFIER)
-    assert resolution.ok, resolution.problems
-    spec = resolution.config.input
-    assert (spec.tensor, spec.encoding) == ("image_bytes", "bytes")
-    assert spec.preprocessing is None
+    classifier = resolved(load(tmp_path, "digit-classes-bytes", model), BYTES_CLASSIFIER)
+    assert classifier.input == BytesInput("image_bytes", TensorSpec(DT.DT_STRING, (-1,)))
 
 
 def test_an_nchw_input_is_read_as_batch_channels_height_width(tmp_path: Path) -> None:
     live = classifier_with(DT.DT_FLOAT, (-1, 3, 24, 32))
     model = entry("classification", "digit_classifier", input={"layout": "nchw"})
-    resolution = resolve(load(tmp_path, "digit-classes", model), live)
-    assert resolution.ok, resolution.problems
-    spec = resolution.config.input
-    assert spec.size == (32, 24)  # (width, height)
-    assert spec.preprocessing is not None
+    spec = tensor_input(resolved(load(tmp_path, "digit-classes", model), live))
+    assert spec.preprocessing.size == (32, 24)  # (width, height)
     assert spec.preprocessing.shape == (3, 24, 32)
 
 
 def test_a_gray_input_is_completed(tmp_path: Path) -> None:
     live = classifier_with(DT.DT_FLOAT, (-1, 28, 28, 1))
     model = entry("classification", "digit_classifier", input={"color": "gray"})
-    resolution = resolve(load(tmp_path, "digit-classes", model), live)
-    assert resolution.ok, resolution.problems
-    assert resolution.config.input.preprocessing is not None
-    assert resolution.config.input.preprocessing.shape == (28, 28, 1)
+    spec = tensor_input(resolved(load(tmp_path, "digit-classes", model), live))
+    assert spec.preprocessing.shape == (28, 28, 1)
 
 
 def test_an_input_of_unknown_rank_takes_the_registrys_size(tmp_path: Path) -> None:
     live = classifier_with(DT.DT_FLOAT, None)
     model = entry("classification", "digit_classifier", input={"size": [64, 48]})
-    resolution = resolve(load(tmp_path, "digit-classes", model), live)
-    assert resolution.ok, resolution.problems
-    assert resolution.config.input.size == (64, 48)
-    assert resolution.input == TensorSpec(DT.DT_FLOAT, None)
+    spec = tensor_input(resolved(load(tmp_path, "digit-classes", model), live))
+    assert spec.preprocessing.size == (64, 48)
+    assert spec.spec == TensorSpec(DT.DT_FLOAT, None)
 
 
 # --- given fields that agree -----------------------------------------------------------------
 
 
-def test_a_fully_given_entry_that_agrees_is_unchanged(tmp_path: Path) -> None:
+def test_a_fully_given_entry_that_agrees_is_used_as_given(tmp_path: Path) -> None:
     model = entry(
         "classification",
         "digit_classifier",
@@ -194,17 +205,16 @@ def test_a_fully_given_entry_that_agrees_is_unchanged(tmp_path: Path) -> None:
     )
     config = load(tmp_path, "digit-classes", model)
     assert config.input.preprocessing is not None  # nothing left to fill in
-    resolution = resolve(config, CLASSIFIER)
-    assert resolution.ok, resolution.problems
-    assert resolution.config == config
+    classifier = resolved(config, CLASSIFIER)
+    assert tensor_input(classifier).preprocessing == config.input.preprocessing
+    assert classifier.outputs == config.outputs
 
 
 def test_a_size_is_width_then_height(tmp_path: Path) -> None:
     live = classifier_with(DT.DT_FLOAT, (-1, 24, 32, 3))  # height 24, width 32
     model = entry("classification", "digit_classifier", input={"size": [32, 24]})
-    resolution = resolve(load(tmp_path, "digit-classes", model), live)
-    assert resolution.ok, resolution.problems
-    assert resolution.config.input.size == (32, 24)
+    spec = tensor_input(resolved(load(tmp_path, "digit-classes", model), live))
+    assert spec.preprocessing.size == (32, 24)
 
 
 def test_outputs_named_in_the_registry_are_used(tmp_path: Path) -> None:
@@ -213,9 +223,8 @@ def test_outputs_named_in_the_registry_are_used(tmp_path: Path) -> None:
         {"logits_softmax": (DT.DT_FLOAT, (-1, 11)), "classes": (DT.DT_INT64, (-1,))},
     )
     model = entry("classification", "digit_classifier", outputs={"probabilities": "logits_softmax"})
-    resolution = resolve(load(tmp_path, "digit-classes", model), live)
-    assert resolution.ok, resolution.problems
-    assert resolution.config.outputs == {"probabilities": "logits_softmax", "classes": "classes"}
+    classifier = resolved(load(tmp_path, "digit-classes", model), live)
+    assert classifier.outputs == {"probabilities": "logits_softmax", "classes": "classes"}
 
 
 def test_the_demo_registry_agrees_with_the_demo_models() -> None:
@@ -224,9 +233,8 @@ def test_the_demo_registry_agrees_with_the_demo_models() -> None:
         "digit_classifier": CLASSIFIER,
         "digit_classifier_bytes": BYTES_CLASSIFIER,
     }
-    for name, config in load_registry(DEMO_REGISTRY).items():
-        resolution = resolve(config, live[config.serving.name])
-        assert resolution.ok, (name, resolution.problems)
+    for config in load_registry(DEMO_REGISTRY).values():
+        resolved(config, live[config.serving.name])
 
 
 # --- disagreements: one problem each, naming model and field ----------------------------------
@@ -343,15 +351,13 @@ def test_each_disagreement_is_one_problem_naming_model_and_field(
     model = entry(task, "servable", input=input_fields, outputs=outputs)
     config = load(tmp_path, "pets", model)
 
-    resolution = resolve(config, live)
+    found = problems(config, live)
 
-    assert not resolution.ok
-    assert len(resolution.problems) == 1, resolution.problems
-    (problem,) = resolution.problems
+    assert len(found) == 1, found
+    (problem,) = found
     assert problem.startswith(f"model pets: {field}: "), problem
     for fragment in fragments:
         assert fragment in problem, (fragment, problem)
-    assert resolution.config is config  # nothing half-completed is served
 
 
 def test_a_missing_signature_lists_the_public_ones(tmp_path: Path) -> None:
@@ -360,9 +366,7 @@ def test_a_missing_signature_lists_the_public_ones(tmp_path: Path) -> None:
     config = load(tmp_path, "pets", model)
     live = {**CLASSIFIER, **signatures({"x": (DT.DT_FLOAT, (-1,))}, {}, name="embed")}
 
-    resolution = resolve(config, live)
-
-    assert resolution.problems == (
+    assert problems(config, live) == (
         "model pets: serving.signature: the model has no signature 'predict' "
         "(it has: embed, serving_default)",
     )
@@ -371,7 +375,7 @@ def test_a_missing_signature_lists_the_public_ones(tmp_path: Path) -> None:
 def test_a_model_with_only_the_init_op_has_no_signatures(tmp_path: Path) -> None:
     config = load(tmp_path, "pets", entry("classification", "digit_classifier"))
     live = {"__saved_model_init_op": CLASSIFIER["__saved_model_init_op"]}
-    (problem,) = resolve(config, live).problems
+    (problem,) = problems(config, live)
     assert problem.startswith("model pets: serving.signature: ")
     assert "(it has: none)" in problem
 
@@ -384,10 +388,7 @@ def test_normalization_for_a_uint8_input_is_a_problem_naming_the_model(tmp_path:
     )
     config = load(tmp_path, "digits", model)  # fine until the signature says uint8
 
-    resolution = resolve(config, DETECTOR)
-
-    assert not resolution.ok
-    (problem,) = resolution.problems
+    (problem,) = problems(config, DETECTOR)
     assert problem.startswith("model digits: input: "), problem
     assert "float32" in problem
 
@@ -395,16 +396,14 @@ def test_normalization_for_a_uint8_input_is_a_problem_naming_the_model(tmp_path:
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     model = entry("detection", "digit_detector", input={"dtype": "float32"})
     live = signatures({"input_tensor": (DT.DT_UINT8, (-1, -1, -1, 3))}, {})
-    problems = resolve(load(tmp_path, "digits", model), live).problems
-    fields = sorted(problem.split(": ")[1] for problem in problems)
+    found = problems(load(tmp_path, "digits", model), live)
+    fields = sorted(problem.split(": ")[1] for problem in found)
     assert fields == ["input.dtype", "outputs.boxes", "outputs.classes", "outputs.scores"]
-    assert all(problem.startswith("model digits: ") for problem in problems)
+    assert all(problem.startswith("model digits: ") for problem in found)
 
 
 def test_a_numeric_dtype_for_a_string_input_is_a_problem(tmp_path: Path) -> None:
     model = entry("classification", "digit_classifier_bytes", input={"dtype": "uint8"})
-    resolution = resolve(load(tmp_path, "pets", model), BYTES_CLASSIFIER)
-    assert len(resolution.problems) == 1, resolution.problems
-    assert resolution.problems[0].startswith(
-        ("model pets: input.dtype: ", "model pets: input.encoding: ")
-    )
+    found = problems(load(tmp_path, "pets", model), BYTES_CLASSIFIER)
+    assert len(found) == 1, found
+    assert found[0].startswith(("model pets: input.dtype: ", "model pets: input.encoding: "))
