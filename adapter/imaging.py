@@ -26,7 +26,7 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -91,10 +91,10 @@ _LAYOUTS: tuple[str, ...] = get_args(Layout)
 _DTYPES: tuple[str, ...] = get_args(DType)
 
 Channels = float | tuple[float, ...]
-
-_NativeItem = tuple[str, int, int, int, float, float, float, float] | BaseException
-"""One image's result from the extension: its placement, or its exception."""
 """One value for every channel, or one per output channel."""
+
+_DEFAULT_LIMITS = _native.Limits()
+"""The extension's defaults, the one place they are written."""
 
 
 class ImageError(ValueError):
@@ -132,21 +132,26 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
 class Limits:
     """Inclusive upper bounds on an input image, checked from its header before decoding.
 
-    Defaults: ``max_bytes`` 32 MiB of encoded input; ``max_width`` and
-    ``max_height`` 16384 pixels; ``max_pixels`` 64 000 000 (width x height).
-    Every field must be a positive int (``ValueError`` otherwise).
+    Defaults (the extension's, written once in ``rust_ext/src/limits.rs``):
+    ``max_bytes`` 20 MiB of encoded input; ``max_width`` and ``max_height``
+    16384 pixels; ``max_pixels`` 64 000 000 (width x height). Every field must
+    be a positive int (``ValueError`` otherwise).
     """
 
-    max_bytes: int = 32 * 1024 * 1024
-    max_width: int = 16384
-    max_height: int = 16384
-    max_pixels: int = 64_000_000
+    max_bytes: int = _DEFAULT_LIMITS.max_bytes
+    max_width: int = _DEFAULT_LIMITS.max_width
+    max_height: int = _DEFAULT_LIMITS.max_height
+    max_pixels: int = _DEFAULT_LIMITS.max_pixels
+    _compiled: _native.Limits = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_int("max_bytes", self.max_bytes, 1, 2**64 - 1)
-        _check_int("max_width", self.max_width, 1, 2**32 - 1)
-        _check_int("max_height", self.max_height, 1, 2**32 - 1)
-        _check_int("max_pixels", self.max_pixels, 1, 2**64 - 1)
+        compiled = _native.Limits(
+            max_bytes=_check_int("max_bytes", self.max_bytes, 1, 2**64 - 1),
+            max_width=_check_int("max_width", self.max_width, 1, 2**32 - 1),
+            max_height=_check_int("max_height", self.max_height, 1, 2**32 - 1),
+            max_pixels=_check_int("max_pixels", self.max_pixels, 1, 2**64 - 1),
+        )
+        object.__setattr__(self, "_compiled", compiled)
 
 
 @dataclass(frozen=True)
@@ -178,8 +183,8 @@ class ImageTensor:
     ``array`` has the :class:`Preprocessing`'s shape and dtype (C-contiguous,
     writable; in a :class:`Batch`, a view of the batch array). ``width`` and
     ``height`` are the original image's size as displayed, after the EXIF
-    ``orientation`` (1..8, 1 when absent) was applied; ``format`` is
-    ``"jpeg"``, ``"png"``, ``"webp"``, ``"gif"`` or ``"bmp"``.
+    ``orientation`` (1..8, 1 when absent) was applied, as the extension
+    reports it; ``format`` is ``"jpeg"``, ``"png"``, ``"webp"``, ``"gif"`` or ``"bmp"``.
     """
 
     array: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = field(repr=False)
@@ -188,6 +193,26 @@ class ImageTensor:
     height: int
     orientation: int
     transform: Transform
+
+    @classmethod
+    def _placed(
+        cls,
+        array: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+        placement: _native.Placement,
+    ) -> ImageTensor:
+        return cls(
+            array=array,
+            format=placement.format,
+            width=placement.width,
+            height=placement.height,
+            orientation=placement.orientation,
+            transform=Transform(
+                scale_x=placement.scale_x,
+                scale_y=placement.scale_y,
+                pad_x=placement.pad_x,
+                pad_y=placement.pad_y,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -355,9 +380,8 @@ class Preprocessing:
         return (height, width, self.channels)
 
     def compile(self, limits: Limits = Limits()) -> Preprocessor:
-        """This preprocessing bound to ``limits``: what runs on every request."""
-        if not isinstance(limits, Limits):
-            raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
+        """This preprocessing bound to ``limits``: what runs on every request
+        (``TypeError`` if ``limits`` is not a :class:`Limits`)."""
         return Preprocessor(self, limits)
 
     def run(self, data: bytes, limits: Limits = Limits()) -> ImageTensor:
@@ -372,79 +396,49 @@ class Preprocessing:
 @dataclass(frozen=True)
 class Preprocessor:
     """A :class:`Preprocessing` compiled with its :class:`Limits`, made once per model
-    (by :meth:`Preprocessing.compile`) and reused for every request."""
+    (by :meth:`Preprocessing.compile`) and reused for every request: the
+    extension parses the spec once, not on every call."""
 
     preprocessing: Preprocessing
     limits: Limits
+    _compiled: _native.Preprocessor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        width, height = self.preprocessing.size
+        compiled = _native.Preprocessor(
+            width,
+            height,
+            **self.preprocessing._native_args,  # type: ignore[arg-type]  # validated
+            limits=_compiled_limits(self.limits),
+        )
+        object.__setattr__(self, "_compiled", compiled)
 
     def run(self, data: bytes) -> ImageTensor:
         """Decodes ``data`` into one tensor; raises the :class:`ImageError` if it fails."""
-        array, (item,) = self._run((_as_bytes(data),))
+        array, (item,) = self._compiled.run([_as_bytes(data)])
         if isinstance(item, BaseException):
             raise item
-        return _image_tensor(array[0], item)
+        return ImageTensor._placed(array[0], item)
 
     def run_batch(self, images: Sequence[bytes]) -> Batch:
         """Decodes ``images`` into one ``(n, *shape)`` array; per-image failures are
         reported in :attr:`Batch.items` (``ValueError`` for an empty batch)."""
-        payloads = tuple(_as_bytes(data) for data in images)
+        payloads = [_as_bytes(data) for data in images]
         if not payloads:
             raise ValueError("images must not be empty")
-        array, results = self._run(payloads)
+        array, results = self._compiled.run(payloads)
         items = tuple(
-            result if isinstance(result, ImageError) else _image_tensor(array[i], result)
+            result if isinstance(result, BaseException) else ImageTensor._placed(array[i], result)
             for i, result in enumerate(results)
         )
-        return Batch(array=array, items=items)
-
-    def _run(
-        self, payloads: tuple[bytes, ...]
-    ) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], list[_NativeItem]]:
-        width, height = self.preprocessing.size
-        return _native.preprocess(
-            list(payloads),
-            width,
-            height,
-            **_limit_args(self.limits),
-            **self.preprocessing._native_args,  # type: ignore[arg-type]  # validated
-        )
+        return Batch(array=array, items=items)  # type: ignore[arg-type]  # only ImageErrors
 
 
-class _LimitArgs(TypedDict):
-    max_bytes: int
-    max_width: int
-    max_height: int
-    max_pixels: int
-
-
-def _limit_args(limits: Limits) -> _LimitArgs:
-    """``limits`` as the extension's keyword arguments (``TypeError`` if not a :class:`Limits`)."""
+def _compiled_limits(limits: Limits) -> _native.Limits:
+    """The extension's object for ``limits`` (``TypeError`` if not a :class:`Limits`)."""
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be a Limits, not {type(limits).__name__}")
-    return _LimitArgs(
-        max_bytes=limits.max_bytes,
-        max_width=limits.max_width,
-        max_height=limits.max_height,
-        max_pixels=limits.max_pixels,
-    )
-
-
-def _image_tensor(
-    array: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
-    item: _NativeItem,
-) -> ImageTensor:
-    if isinstance(item, BaseException):
-        raise item
-    fmt, stored_w, stored_h, orientation, scale_x, scale_y, pad_x, pad_y = item
-    width, height = (stored_h, stored_w) if orientation >= 5 else (stored_w, stored_h)
-    return ImageTensor(
-        array=array,
-        format=fmt,
-        width=width,
-        height=height,
-        orientation=orientation,
-        transform=Transform(scale_x=scale_x, scale_y=scale_y, pad_x=pad_x, pad_y=pad_y),
-    )
+    return limits._compiled
 
 
 def preprocess(
@@ -505,20 +499,8 @@ def decode(
     if not isinstance(background, tuple | list) or len(background) != 3:
         raise ValueError(f"background must be an (r, g, b) triple, got {background!r}")
     rgb = tuple(_check_int("background", v, 0, 255) for v in background)
-    array, (fmt, _, _, orientation) = _native.decode(
-        payload,
-        background=(rgb[0], rgb[1], rgb[2]),
-        **_limit_args(limits),
-    )
-    height, width = array.shape[:2]
-    return ImageTensor(
-        array=array,
-        format=fmt,
-        width=width,
-        height=height,
-        orientation=orientation,
-        transform=Transform(scale_x=1.0, scale_y=1.0, pad_x=0.0, pad_y=0.0),
-    )
+    array, placement = _native.decode(payload, (rgb[0], rgb[1], rgb[2]), _compiled_limits(limits))
+    return ImageTensor._placed(array, placement)
 
 
 def probe(data: bytes, *, limits: Limits = Limits()) -> ImageInfo:
@@ -529,9 +511,5 @@ def probe(data: bytes, *, limits: Limits = Limits()) -> ImageInfo:
     Raises :class:`UnsupportedImage`, :class:`CorruptImage` (broken header) or
     :class:`ImageTooLarge`.
     """
-    payload = _as_bytes(data)
-    fmt, width, height = _native.probe(
-        payload,
-        **_limit_args(limits),
-    )
-    return ImageInfo(format=fmt, width=width, height=height)
+    info = _native.probe(_as_bytes(data), _compiled_limits(limits))
+    return ImageInfo(format=info.format, width=info.width, height=info.height)

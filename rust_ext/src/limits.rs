@@ -4,9 +4,12 @@ use crate::error::{Error, Limit};
 use crate::format::Header;
 
 /// Upper bounds on what a caller may send; every field is inclusive.
+///
+/// [`Limits::DEFAULT`] is the one place the defaults are written: the Python
+/// `adapter.imaging.Limits` and the service's settings take theirs from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest encoded input in bytes. Default: 32 MiB.
+    /// Largest encoded input in bytes. Default: 20 MiB.
     pub max_bytes: u64,
     /// Largest width in pixels. Default: 16384.
     pub max_width: u32,
@@ -18,16 +21,19 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_bytes: 32 * 1024 * 1024,
-            max_width: 16_384,
-            max_height: 16_384,
-            max_pixels: 64_000_000,
-        }
+        Self::DEFAULT
     }
 }
 
 impl Limits {
+    /// The defaults: 20 MiB, 16384 x 16384, 64 000 000 pixels.
+    pub const DEFAULT: Self = Self {
+        max_bytes: 20 * 1024 * 1024,
+        max_width: 16_384,
+        max_height: 16_384,
+        max_pixels: 64_000_000,
+    };
+
     /// Checks the encoded size.
     ///
     /// # Errors

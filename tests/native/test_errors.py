@@ -109,9 +109,9 @@ def test_custom_limits() -> None:
 
 def test_default_limits() -> None:
     assert imaging.Limits() == imaging.Limits(
-        max_bytes=32 * 1024 * 1024, max_width=16384, max_height=16384, max_pixels=64_000_000
+        max_bytes=20 * 1024 * 1024, max_width=16384, max_height=16384, max_pixels=64_000_000
     )
-    oversized = JPEG + b"\x00" * (32 * 1024 * 1024)
+    oversized = JPEG + b"\x00" * (20 * 1024 * 1024)
     with pytest.raises(imaging.ImageTooLarge, match="bytes"):
         imaging.probe(oversized)
 
