@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 
 from adapter import imaging
 from adapter.config import Settings
@@ -32,11 +33,26 @@ from adapter.serving.servable import ModelRef, Transport
 _BYTES_PER_ITEM = {"uint8": 1, "float32": 4}
 
 
-class BackendPool:
-    """One :class:`Backend` per (transport, target), made on first use."""
+TransportFactory = Callable[[BackendAddress, ChannelSettings], Transport]
+"""Makes the transport to one backend address; :func:`open_transport` unless a test fakes it."""
 
-    def __init__(self, settings: Settings) -> None:
+
+def open_transport(address: BackendAddress, channel: ChannelSettings) -> Transport:
+    """The real transport to ``address``: a gRPC channel or a REST session (opened lazily)."""
+    if address.transport == "rest":
+        # Imported on demand: gRPC-only deployments never load requests.
+        from adapter.serving.rest_client import RestClient
+
+        return RestClient(address.target, tls=channel.tls)
+    return GrpcClient(address.target, channel)
+
+
+class BackendPool:
+    """One :class:`Backend` per (transport, target), made on first use by ``connect``."""
+
+    def __init__(self, settings: Settings, connect: TransportFactory = open_transport) -> None:
         self.settings = settings
+        self.connect = connect
         self._lock = threading.Lock()
         self._backends: dict[BackendAddress, Backend] = {}
         self._limits: dict[BackendAddress, dict[str, tuple[int, int]]] = {}
@@ -61,17 +77,9 @@ class BackendPool:
     def _make(self, address: BackendAddress) -> Backend:
         policy = self.settings.backend_policy
         cap = self.settings.grpc_max_message_bytes
-        transport: Transport
-        if address.transport == "rest":
-            # Imported on demand: gRPC-only deployments never load requests.
-            from adapter.serving.rest_client import RestClient
-
-            transport = RestClient(address.target, tls=policy.tls)
-        else:
-            transport = GrpcClient(address.target, self._channel_settings(cap, cap))
         return Backend(
             address.transport,
-            transport,
+            self.connect(address, self._channel_settings(cap, cap)),
             retry=RetryPolicy(
                 max_attempts=policy.retry_attempts, base_backoff_s=policy.retry_backoff_s
             ),

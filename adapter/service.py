@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from adapter import imaging
-from adapter.catalog import Catalog
+from adapter.catalog import BackendPool, Catalog
 from adapter.config import Settings
 from adapter.exceptions import UnknownModel, WrongTask
 from adapter.mapping.detection import DetectionOptions
@@ -34,10 +34,11 @@ from adapter.serving.servable import ModelRef
 class Service:
     """Detect and classify with the registry's models; describe them and their readiness.
 
-    Nothing connects here: each backend's channel is made on its first call.
+    Nothing connects here: each backend's channel is made on its first call. ``pool``
+    (tests give one with a fake transport) defaults to the real transports.
     """
 
-    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+    def __init__(self, settings: Settings, pool: BackendPool | None = None) -> None:
         self.settings = settings
         self.limits = imaging.Limits(
             max_bytes=settings.max_upload_bytes,
@@ -45,7 +46,7 @@ class Service:
             max_height=settings.max_image_side,
             max_pixels=settings.max_image_pixels,
         )
-        self.catalog = catalog or Catalog(settings, self.limits)
+        self.catalog = Catalog(settings, self.limits, pool)
         self.pipeline = Pipeline(self.catalog)
 
     def entry(self, name: str, task: str | None = None) -> RegistryEntry:
