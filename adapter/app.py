@@ -7,7 +7,6 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from adapter import metrics
 from adapter.api import auth, context, docs, health, inference, models, problems
 from adapter.api import metrics as metrics_api
 from adapter.config import Settings, load_settings
@@ -39,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     context.configure_logging(settings.log_level, settings.log_format)  # request ids in every line
     app.extensions["service"] = Service(settings)
-    metrics.install(app, settings.models)  # first: counts and times what the others do
+    metrics_api.install(app, settings.models)  # first: counts and times what the others do
     context.install(app)  # X-Request-ID on every response and log line
     auth.install(app, settings.api_keys)
     for blueprint in (health.bp, metrics_api.bp, docs.bp, models.bp, inference.bp):

@@ -2,18 +2,21 @@
 
 Read once, at start, and validated there: a bad value stops the process with
 a message naming the variable or registry field, never a 500 later on. This is
-the only module that reads the environment.
+the only module that reads the environment. Every default is written once,
+on its dataclass field (the image limits' in the Rust core, through
+:class:`adapter.imaging.Limits`); the loaders take it from there.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapter.exceptions import ConfigError
+from adapter.imaging import Limits
+from adapter.process import LOG_FORMATS, ServerSettings, available_cpus, default_workers
 from adapter.registry import DEFAULT_TARGETS, RegistryEntry, check_target, load_registry
 from adapter.serving.channel import TlsFiles
 
@@ -21,7 +24,18 @@ DEMO_REGISTRY = Path(__file__).parent / "demo" / "registry.yaml"
 DEFAULT_TFS_TARGET = DEFAULT_TARGETS["grpc"]
 DEFAULT_TFS_REST_TARGET = DEFAULT_TARGETS["rest"]
 
-__all__ = ["ConfigError", "Settings", "load_registry", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "ServerSettings",
+    "Settings",
+    "export_metrics_dir",
+    "load_registry",
+    "load_server_settings",
+    "load_settings",
+]
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_IMAGE_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -46,15 +60,31 @@ class Settings:
     tfs_rest_target: str = DEFAULT_TFS_REST_TARGET
     deadline_s: float = 5.0
     status_timeout_s: float = 1.0
-    max_upload_bytes: int = 20 * 1024 * 1024
-    max_image_pixels: int = 64_000_000
-    max_image_side: int = 16384
+    max_upload_bytes: int = _IMAGE_LIMITS.max_bytes
+    max_image_pixels: int = _IMAGE_LIMITS.max_pixels
+    max_image_side: int = _IMAGE_LIMITS.max_width
     grpc_max_message_bytes: int = 64 * 1024 * 1024
     max_batch_images: int = 16
     backend_policy: BackendPolicy = field(default_factory=BackendPolicy)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no key needed
     log_level: str = "INFO"
     log_format: str = "json"  # or "text": ``LEVEL logger request_id=<id> message``
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: the workers' shared metrics
+
+    @property
+    def image_limits(self) -> Limits:
+        """The limits every uploaded image is checked against, from its header."""
+        return Limits(
+            max_bytes=self.max_upload_bytes,
+            max_width=self.max_image_side,
+            max_height=self.max_image_side,
+            max_pixels=self.max_image_pixels,
+        )
+
+
+_APP = Settings(models={})
+_POLICY = BackendPolicy()
+_SERVER = ServerSettings()
 
 
 def _env_number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -99,13 +129,24 @@ def _target(env: Mapping[str, str], name: str, default: str, *, rest: bool = Fal
     return target
 
 
+def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    return int(_env_number(env, name, default, minimum))
+
+
+def _env_ms(env: Mapping[str, str], name: str, default_s: float, minimum_ms: float) -> float:
+    """A duration given in milliseconds, in seconds."""
+    return _env_number(env, name, default_s * 1000, minimum_ms) / 1000
+
+
 def _backend_policy(env: Mapping[str, str]) -> BackendPolicy:
     return BackendPolicy(
-        retry_attempts=int(_env_number(env, "ADAPTER_RETRY_ATTEMPTS", 3, 1)),
-        retry_backoff_s=_env_number(env, "ADAPTER_RETRY_BACKOFF_MS", 50, 1) / 1000,
-        breaker_failures=int(_env_number(env, "ADAPTER_BREAKER_FAILURES", 5, 1)),
-        breaker_cooldown_s=_env_number(env, "ADAPTER_BREAKER_COOLDOWN_S", 5, 0.1),
-        keepalive_ms=int(_env_number(env, "ADAPTER_GRPC_KEEPALIVE_MS", 60_000, 10_000)),
+        retry_attempts=_env_int(env, "ADAPTER_RETRY_ATTEMPTS", _POLICY.retry_attempts, 1),
+        retry_backoff_s=_env_ms(env, "ADAPTER_RETRY_BACKOFF_MS", _POLICY.retry_backoff_s, 1),
+        breaker_failures=_env_int(env, "ADAPTER_BREAKER_FAILURES", _POLICY.breaker_failures, 1),
+        breaker_cooldown_s=_env_number(
+            env, "ADAPTER_BREAKER_COOLDOWN_S", _POLICY.breaker_cooldown_s, 0.1
+        ),
+        keepalive_ms=_env_int(env, "ADAPTER_GRPC_KEEPALIVE_MS", _POLICY.keepalive_ms, 10_000),
         tls=_tls(env),
     )
 
@@ -115,7 +156,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _log_level(env: Mapping[str, str]) -> str:
-    level = (env.get("ADAPTER_LOG_LEVEL") or "INFO").strip().upper()
+    level = (env.get("ADAPTER_LOG_LEVEL") or _APP.log_level).strip().upper()
     if level not in LOG_LEVELS:
         choices = ", ".join(LOG_LEVELS)
         raise ConfigError(f"ADAPTER_LOG_LEVEL must be one of {choices}, got {level!r}")
@@ -148,7 +189,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``ADAPTER_*`` variables and the registry they point at (defaults: the demo)."""
     env = os.environ if environ is None else environ
     registry_path = Path(env.get("ADAPTER_MODELS") or DEMO_REGISTRY)
-    deadline_s = _env_number(env, "ADAPTER_DEADLINE_MS", 5000, 1) / 1000
+    deadline_s = _env_ms(env, "ADAPTER_DEADLINE_MS", _APP.deadline_s, 1)
     defaults = {
         "grpc": _target(env, "ADAPTER_TFS_TARGET", DEFAULT_TFS_TARGET),
         "rest": _target(env, "ADAPTER_TFS_REST_TARGET", DEFAULT_TFS_REST_TARGET, rest=True),
@@ -159,80 +200,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tfs_target=defaults["grpc"],
         tfs_rest_target=defaults["rest"],
         deadline_s=deadline_s,
-        status_timeout_s=_env_number(env, "ADAPTER_STATUS_TIMEOUT_MS", 1000, 1) / 1000,
-        max_upload_bytes=int(_env_number(env, "ADAPTER_MAX_UPLOAD_BYTES", 20 * 2**20, 1)),
-        max_image_pixels=int(_env_number(env, "ADAPTER_MAX_IMAGE_PIXELS", 64_000_000, 1)),
-        max_image_side=int(_env_number(env, "ADAPTER_MAX_IMAGE_SIDE", 16384, 1)),
-        grpc_max_message_bytes=int(
-            _env_number(env, "ADAPTER_GRPC_MAX_MESSAGE_BYTES", 64 * 2**20, 4 * 2**20)
+        status_timeout_s=_env_ms(env, "ADAPTER_STATUS_TIMEOUT_MS", _APP.status_timeout_s, 1),
+        max_upload_bytes=_env_int(env, "ADAPTER_MAX_UPLOAD_BYTES", _APP.max_upload_bytes, 1),
+        max_image_pixels=_env_int(env, "ADAPTER_MAX_IMAGE_PIXELS", _APP.max_image_pixels, 1),
+        max_image_side=_env_int(env, "ADAPTER_MAX_IMAGE_SIDE", _APP.max_image_side, 1),
+        grpc_max_message_bytes=_env_int(
+            env, "ADAPTER_GRPC_MAX_MESSAGE_BYTES", _APP.grpc_max_message_bytes, 4 * 2**20
         ),
-        max_batch_images=int(_env_number(env, "ADAPTER_MAX_BATCH_IMAGES", 16, 1)),
+        max_batch_images=_env_int(env, "ADAPTER_MAX_BATCH_IMAGES", _APP.max_batch_images, 1),
         backend_policy=_backend_policy(env),
         api_keys=_api_keys(env),
         log_level=_log_level(env),
         log_format=_log_format(env),
+        metrics_dir=env.get(METRICS_DIR_ENV) or None,
     )
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    """How gunicorn runs the service (``ADAPTER_BIND``, ``ADAPTER_WORKERS``, ...).
-
-    ``max_requests`` 0 never recycles a worker; ``log_format`` is shared with
-    :attr:`Settings.log_format` (gunicorn's own lines follow it too).
-    """
-
-    bind: str = "0.0.0.0:8080"
-    workers: int = 2
-    threads: int = 4
-    timeout_s: int = 30
-    graceful_timeout_s: int = 20
-    keepalive_s: int = 5
-    max_requests: int = 2000
-    max_requests_jitter: int = 200
-    log_format: str = "json"
-
-
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def _cgroup_cpu_limit(root: Path) -> float | None:
-    """The container's CPU quota in CPUs (cgroup v2 ``cpu.max``, else v1), None if unlimited."""
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
-        return None
-    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
-
-
-def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
-    """CPUs this process may use: its affinity mask, capped by a cgroup quota (rounded up)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    limit = _cgroup_cpu_limit(cgroup_root)
-    if limit is not None:
-        cpus = min(cpus, math.ceil(limit))
-    return max(1, cpus)
-
-
-def default_workers(cpus: int) -> int:
-    """One worker per CPU, at least 2 (one can restart while the other serves)."""
-    return max(2, cpus)
-
-
-LOG_FORMATS = ("json", "text")
-
-
 def _log_format(env: Mapping[str, str]) -> str:
-    log_format = (env.get("ADAPTER_LOG_FORMAT") or "json").strip().lower()
+    log_format = (env.get("ADAPTER_LOG_FORMAT") or _APP.log_format).strip().lower()
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"ADAPTER_LOG_FORMAT must be json or text, got {log_format!r}")
     return log_format
@@ -245,16 +230,29 @@ def load_server_settings(
     available CPUs (``cpus``, default :func:`available_cpus`)."""
     env = os.environ if environ is None else environ
     cpus = available_cpus() if cpus is None else cpus
-    max_requests = int(_env_number(env, "ADAPTER_MAX_REQUESTS", 2000, 0))
-    jitter = int(_env_number(env, "ADAPTER_MAX_REQUESTS_JITTER", max_requests // 10, 0))
+    max_requests = _env_int(env, "ADAPTER_MAX_REQUESTS", _SERVER.max_requests, 0)
+    jitter = _env_int(env, "ADAPTER_MAX_REQUESTS_JITTER", max_requests // 10, 0)
     return ServerSettings(
-        bind=env.get("ADAPTER_BIND") or "0.0.0.0:8080",
-        workers=int(_env_number(env, "ADAPTER_WORKERS", default_workers(cpus), 1)),
-        threads=int(_env_number(env, "ADAPTER_THREADS", 4, 1)),
-        timeout_s=int(_env_number(env, "ADAPTER_WORKER_TIMEOUT_S", 30, 1)),
-        graceful_timeout_s=int(_env_number(env, "ADAPTER_GRACEFUL_TIMEOUT_S", 20, 0)),
-        keepalive_s=int(_env_number(env, "ADAPTER_KEEPALIVE_S", 5, 0)),
+        bind=env.get("ADAPTER_BIND") or _SERVER.bind,
+        workers=_env_int(env, "ADAPTER_WORKERS", default_workers(cpus), 1),
+        threads=_env_int(env, "ADAPTER_THREADS", _SERVER.threads, 1),
+        timeout_s=_env_int(env, "ADAPTER_WORKER_TIMEOUT_S", _SERVER.timeout_s, 1),
+        graceful_timeout_s=_env_int(
+            env, "ADAPTER_GRACEFUL_TIMEOUT_S", _SERVER.graceful_timeout_s, 0
+        ),
+        keepalive_s=_env_int(env, "ADAPTER_KEEPALIVE_S", _SERVER.keepalive_s, 0),
         max_requests=max_requests,
         max_requests_jitter=jitter if max_requests else 0,
         log_format=_log_format(env),
+        metrics_dir=env.get(METRICS_DIR_ENV) or None,
     )
+
+
+def export_metrics_dir(directory: str) -> None:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` for this process and the workers it forks.
+
+    The one write to the environment: prometheus-client reads the variable
+    itself, in each worker, to put its values in files there, and the app's
+    settings read it back in each worker (:func:`load_settings`).
+    """
+    os.environ[METRICS_DIR_ENV] = directory

@@ -9,7 +9,8 @@ busy worker look dead. Access lines are JSON on stdout
 :func:`adapter.config.load_server_settings` (``ADAPTER_*``).
 
 Loading this module also prepares Prometheus' multiprocess directory
-(``PROMETHEUS_MULTIPROC_DIR``) before any worker forks.
+(``PROMETHEUS_MULTIPROC_DIR``) before any worker forks. The process settings
+themselves live in :mod:`adapter.process`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from adapter.config import load_server_settings
+from adapter.config import export_metrics_dir, load_server_settings
 
 __all__ = [
     "accesslog",
@@ -45,35 +46,34 @@ __all__ = [
     "wsgi_app",
 ]
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The directory this process made for the metrics, removed at exit (None: the operator's own).
 _created_dir: str | None = None
 
 
-def prepare_multiproc_dir() -> str:
+def prepare_metrics_dir(given: str | None) -> str:
     """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory; return it.
 
-    Unset: a fresh temporary directory, which :func:`on_exit` removes. Set:
-    made if missing, and emptied of the ``*.db`` files an earlier run left,
-    whose counts would otherwise add to this run's. Runs once per process, at
-    the first import (a reload on SIGHUP finds the module imported already, so
-    the live workers' files stay).
+    ``given`` None: a fresh temporary directory, which :func:`on_exit`
+    removes. Given: made if missing, and emptied of the files an earlier run
+    left, whose counts would otherwise add to this run's. Runs once per
+    process, at the first import (a reload on SIGHUP finds the module
+    imported already, so the live workers' files stay).
     """
     global _created_dir
-    given = os.environ.get(MULTIPROC_ENV)
     if not given:
         _created_dir = tempfile.mkdtemp(prefix="adapter-metrics-")
-        os.environ[MULTIPROC_ENV] = _created_dir
+        export_metrics_dir(_created_dir)
         return _created_dir
-    directory = Path(given)
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
+    # Imported only now: prometheus-client picks its multiprocess mode from the
+    # variable when first imported, and a worker inherits what the master imported.
+    from adapter.metrics import clear_dir
+
+    clear_dir(Path(given))
     return given
 
 
-prepare_multiproc_dir()
 _server = load_server_settings()
+_metrics_dir = prepare_metrics_dir(_server.metrics_dir)
 
 wsgi_app = "adapter.app:create_app()"
 bind = [_server.bind]
@@ -101,7 +101,7 @@ def child_exit(server: Any, worker: Any) -> None:
     """Gunicorn hook (master): drop a dead worker's live gauges from the metrics."""
     from adapter.metrics import worker_exited  # lazily: the master never loads the app
 
-    worker_exited(worker.pid)
+    worker_exited(worker.pid, _metrics_dir)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -3,33 +3,38 @@
 Under gunicorn the workers share nothing, so prometheus-client runs in its
 multiprocess mode: each worker writes its values to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (set by the gunicorn config before the fork) and
-``GET /metrics`` sums them (:mod:`adapter.api.metrics`). Without that
-variable (one process: ``flask run``, the test client) the default registry
-is used. Labels are bounded: routes are URL rules (``/v1/models/<model>/detect``),
+``GET /metrics`` sums them (:func:`scrape_registry`); a dead worker's counts
+are folded into one file (:func:`worker_exited`). Without that variable (one
+process: ``flask run``, the test client) the default registry is used.
+Labels are bounded: routes are URL rules (``/v1/models/<model>/detect``),
 never raw paths; models are registry names or ``""``; methods are the
 standard ones or ``OTHER``.
 
-Nothing here imports Flask at module level, so :mod:`adapter.serving` can
-record backend errors and breaker states without it.
+No HTTP here: :mod:`adapter.serving` records backend errors and breaker
+states, and :mod:`adapter.api.metrics` times the requests. Only
+prometheus-client's public API is used.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
-import time
-from collections.abc import Collection
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 if TYPE_CHECKING:
-    from flask import Flask, Response
-
     from adapter.results import Timings
 
 PREFIX = "tfs_adapter"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds, from half a millisecond (decoding a small image) to 10 s (a long deadline).
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -90,48 +95,152 @@ CIRCUIT_STATE = Gauge(
 )
 
 
-def multiprocess_dir() -> str | None:
-    """The directory the workers share their values through, or None in a single process."""
-    return os.environ.get(MULTIPROC_ENV) or None
+FOLDED_FILE = "exited.json"
+"""The dead workers' counters and histograms, summed, in the metrics directory."""
 
 
-def worker_exited(pid: int) -> None:
+def worker_exited(pid: int, directory: str | None) -> None:
     """Drop a dead worker's live gauges (in-flight, breaker) and fold its counts into one file.
 
-    Called from gunicorn's ``child_exit`` hook in the master (one thread). Workers
+    Called from gunicorn's ``child_exit`` hook in the master, with the
+    workers' metrics directory (None in one process: nothing to do). Workers
     recycled by ``max_requests`` would otherwise each leave their counter and
     histogram files behind: the directory would grow without end, and every
-    scrape would read them all.
+    scrape would read them all. The file is :data:`FOLDED_FILE`, JSON read
+    back by :func:`scrape_registry`; it holds one value per label set, so it
+    does not grow with restarts either.
     """
-    directory = multiprocess_dir()
     if not directory:
         return
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]  # unannotated
-    for kind in ("counter", "histogram"):
-        _fold(Path(directory) / f"{kind}_{pid}.db", Path(directory) / f"{kind}_exited.db")
-
-
-def _fold(dead: Path, total: Path) -> None:
-    """Add every value of ``dead`` to ``total`` (same keys), then remove ``dead``.
-
-    Counters and histogram buckets are sums over files, so the scrape's totals
-    are unchanged; the collector reads the type from the file name's prefix.
-    """
-    if not dead.exists():
+    root = Path(directory)
+    dead = [
+        path for kind in ("counter", "histogram") if (path := root / f"{kind}_{pid}.db").exists()
+    ]
+    if not dead:
         return
-    from prometheus_client.mmap_dict import MmapedDict
+    with _locked(root):
+        folded = _Folded.read(root)
+        folded.add(_merge(dead))
+        folded.write(root)  # before the unlink: a crash between counts twice, never loses
+        for path in dead:
+            path.unlink()
 
-    merged = MmapedDict(str(total))  # type: ignore[no-untyped-call]  # unannotated upstream
-    try:
-        values = MmapedDict.read_all_values_from_file(str(dead))  # type: ignore[no-untyped-call]
-        for key, value, timestamp, _ in values:
-            current, _ = merged.read_value(key)  # type: ignore[no-untyped-call]
-            merged.write_value(key, current + value, timestamp)  # type: ignore[no-untyped-call]
-    finally:
-        merged.close()  # type: ignore[no-untyped-call]
-    dead.unlink()
+
+def clear_dir(directory: Path) -> None:
+    """Make ``directory`` and empty it of an earlier run's files (their counts would add)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in (*directory.glob("*.db"), *directory.glob(f"{FOLDED_FILE}*")):
+        stale.unlink()
+
+
+def scrape_registry(directory: str | None) -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's metrics, or with a directory, every
+    worker's (live files and the folded dead ones), summed."""
+    if not directory:
+        return REGISTRY
+    registry = CollectorRegistry()  # fresh each scrape: the files are read anew
+    registry.register(_WorkersCollector(Path(directory)))
+    return registry
+
+
+def _merge(files: Iterable[Path]) -> Iterable[Metric]:
+    """prometheus-client's sum of these files, histogram buckets cumulative (as scraped)."""
+    paths = [str(path) for path in files]
+    merged: Iterable[Metric] = MultiProcessCollector.merge(paths, accumulate=True)  # type: ignore[no-untyped-call]
+    return merged
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold the directory's fold lock (the master folds; any worker's scrape reads)."""
+    with (root / f"{FOLDED_FILE}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+_SampleKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class _Folded:
+    """Counter and histogram samples summed over dead workers: family -> (type, help, values).
+
+    Histogram buckets are stored cumulative (as scraped): cumulative counts of
+    several processes add like any counter.
+    """
+
+    def __init__(self, families: dict[str, tuple[str, str, dict[_SampleKey, float]]]) -> None:
+        self.families = families
+
+    @classmethod
+    def read(cls, root: Path) -> _Folded:
+        try:
+            data = json.loads((root / FOLDED_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls({})
+        return cls(
+            {
+                name: (
+                    family["type"],
+                    family["help"],
+                    {
+                        (sample, tuple(sorted(labels.items()))): value
+                        for sample, labels, value in family["samples"]
+                    },
+                )
+                for name, family in data["families"].items()
+            }
+        )
+
+    def add(self, families: Iterable[Metric]) -> None:
+        for family in families:
+            _, _, values = self.families.setdefault(
+                family.name, (family.type, family.documentation, {})
+            )
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                values[key] = values.get(key, 0.0) + sample.value
+
+    def write(self, root: Path) -> None:
+        data = {
+            "families": {
+                name: {
+                    "type": kind,
+                    "help": help_text,
+                    "samples": [
+                        [sample, dict(labels), value] for (sample, labels), value in values.items()
+                    ],
+                }
+                for name, (kind, help_text, values) in self.families.items()
+            }
+        }
+        partial = root / f"{FOLDED_FILE}.tmp"
+        partial.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(partial, root / FOLDED_FILE)
+
+
+class _WorkersCollector(Collector):
+    """Every worker's values: prometheus-client's merge of the live files, plus the folded."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def collect(self) -> Iterable[Metric]:
+        with _locked(self.root):
+            live = {family.name: family for family in _merge(self.root.glob("*.db"))}
+            folded = _Folded.read(self.root)
+        for name, (kind, help_text, values) in folded.families.items():
+            family = live.setdefault(name, Metric(name, help_text, kind))
+            totals = {(s.name, tuple(sorted(s.labels.items()))): s for s in family.samples}
+            for (sample, labels), value in values.items():
+                known = totals.get((sample, labels))
+                total = value + (known.value if known else 0.0)
+                totals[(sample, labels)] = Sample(sample, dict(labels), total)
+            family.samples = list(totals.values())
+        return live.values()
 
 
 def observe_steps(model: str, timings: Timings) -> None:
@@ -149,36 +258,3 @@ def backend_error(backend: str, servable: str, code: str) -> None:
 def breaker_state(backend: str, state: str) -> None:
     """Set a backend's breaker gauge to ``state`` (``closed``, ``half_open`` or ``open``)."""
     CIRCUIT_STATE.labels(backend).set(BREAKER_STATES[state])
-
-
-def install(app: Flask, models: Collection[str]) -> None:
-    """Count and time every request of ``app``; ``models`` are the registry's names."""
-    from flask import g, request
-
-    known = frozenset(models)
-
-    @app.before_request
-    def _start() -> None:
-        g.metrics_started = time.perf_counter()
-        rule = request.url_rule
-        if rule is None or rule.rule != SCRAPE_ROUTE:  # idle reads 0, not the scrape itself
-            g.metrics_in_flight = True
-            IN_FLIGHT.inc()
-
-    @app.after_request
-    def _record(response: Response) -> Response:
-        rule = request.url_rule
-        route = rule.rule if rule is not None else UNMATCHED
-        model = (request.view_args or {}).get("model", "")
-        model = model if model in known else ""
-        method = request.method if request.method in METHODS else "OTHER"
-        REQUESTS.labels(route, model, method, str(response.status_code)).inc()
-        started: float | None = g.get("metrics_started")
-        if started is not None:  # None if an earlier before_request hook failed
-            REQUEST_DURATION.labels(route, model).observe(time.perf_counter() - started)
-        return response
-
-    @app.teardown_request
-    def _finish(error: BaseException | None) -> None:
-        if g.pop("metrics_in_flight", False):
-            IN_FLIGHT.dec()

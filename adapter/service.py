@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adapter import imaging
 from adapter.catalog import BackendPool, Catalog
 from adapter.config import Settings
 from adapter.exceptions import UnknownModel, WrongTask
@@ -40,12 +39,7 @@ class Service:
 
     def __init__(self, settings: Settings, pool: BackendPool | None = None) -> None:
         self.settings = settings
-        self.limits = imaging.Limits(
-            max_bytes=settings.max_upload_bytes,
-            max_width=settings.max_image_side,
-            max_height=settings.max_image_side,
-            max_pixels=settings.max_image_pixels,
-        )
+        self.limits = settings.image_limits
         self.catalog = Catalog(settings, self.limits, pool)
         self.pipeline = Pipeline(self.catalog)
 

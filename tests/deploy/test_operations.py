@@ -7,9 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from prometheus_client.multiprocess import MultiProcessCollector
-
 from tests.deploy.conftest import DEPLOY, ROOT, k8s_objects, load_docs
 
 KNATIVE = DEPLOY / "knative" / "service.yaml"
@@ -55,18 +52,15 @@ def _allocated_bytes(directory: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in directory.iterdir())
 
 
-def test_dead_workers_metric_files_do_not_grow_without_bound(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dead_workers_metric_files_do_not_grow_without_bound(tmp_path: Path) -> None:
     from adapter import metrics
 
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     usage = []
     for _ in range(8):  # eight worker lifetimes, as max_requests recycles them
         worker = subprocess.Popen([sys.executable, "-c", _WORKER], env=env, cwd=ROOT)
         assert worker.wait(timeout=60) == 0
-        metrics.worker_exited(worker.pid)  # what gunicorn's child_exit hook does
+        metrics.worker_exited(worker.pid, str(tmp_path))  # what gunicorn's child_exit hook does
         usage.append(_allocated_bytes(tmp_path))
     pod = k8s_objects()[("Deployment", "tfs-adapter")]["spec"]["template"]["spec"]
     (tmp,) = [v for v in pod["volumes"] if v["name"] == "tmp"]
@@ -74,7 +68,7 @@ def test_dead_workers_metric_files_do_not_grow_without_bound(
     # The files of dead workers are folded into one: usage does not scale with restarts.
     assert usage[-1] <= 2 * usage[0], usage
     # ...and nothing is lost: the eight lifetimes' requests are all counted.
-    folded = MultiProcessCollector.merge([str(path) for path in tmp_path.glob("*.db")])
+    folded = metrics.scrape_registry(str(tmp_path)).collect()
     wanted = {"tfs_adapter_requests_total", "tfs_adapter_decode_duration_seconds_count"}
     counts = {
         sample.name: sample.value

@@ -7,6 +7,7 @@ from its file in ``PROMETHEUS_MULTIPROC_DIR`` to prove both served some.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -96,7 +97,7 @@ def detects_by_worker(metrics_dir: Path) -> dict[int, float]:
     counts = {}
     for path in metrics_dir.glob("counter_*.db"):
         owner = path.stem.removeprefix("counter_")
-        if not owner.isdigit():  # counter_exited.db: the folded counts of dead workers
+        if not owner.isdigit():
             continue
         counts[int(owner)] = sum(
             sample.value
@@ -180,12 +181,11 @@ def test_a_dead_workers_counts_stay_and_its_live_gauges_go(gunicorn: Gunicorn) -
     assert not list(gunicorn.metrics_dir.glob(f"gauge_live*_{victim}.db"))
     # Its counts were folded into one file for all dead workers; its own files are gone.
     assert not list(gunicorn.metrics_dir.glob(f"*_{victim}.db"))
-    exited = MultiProcessCollector.merge([str(gunicorn.metrics_dir / "counter_exited.db")])
+    exited = json.loads((gunicorn.metrics_dir / "exited.json").read_text(encoding="utf-8"))
     folded = sum(
-        sample.value
-        for family in exited
-        for sample in family.samples
-        if sample.name == "tfs_adapter_requests_total" and sample.labels == OK
+        value
+        for name, labels, value in exited["families"]["tfs_adapter_requests"]["samples"]
+        if name == "tfs_adapter_requests_total" and labels == OK
     )
     assert folded == by_worker[victim]
     samples = scrape(gunicorn.url)

@@ -217,4 +217,4 @@ def test_the_breaker_gauge_follows_closed_open_half_open_closed(client: FlaskCli
 
 
 def test_worker_exited_is_harmless_in_one_process() -> None:
-    metrics.worker_exited(12345)  # no PROMETHEUS_MULTIPROC_DIR: nothing to clean up
+    metrics.worker_exited(12345, None)  # no PROMETHEUS_MULTIPROC_DIR: nothing to clean up

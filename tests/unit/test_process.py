@@ -1,4 +1,4 @@
-"""Gunicorn's settings: ``ADAPTER_*`` parsing, CPU-derived defaults, the config gunicorn loads."""
+"""The serving process: ``ADAPTER_*`` parsing, CPU-derived defaults, the config gunicorn loads."""
 
 from __future__ import annotations
 
