@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 Outputs = Mapping[str, npt.NDArray[Any]]
 """One image's outputs by name, each with one row."""
 
+_REJECTED = "The model could not decode this image."
+
 
 @dataclass(frozen=True)
 class ClassifyOptions:
@@ -247,6 +249,8 @@ class Pipeline:
         except BackendRejected:
             if not isinstance(model.input, BytesInput):
                 raise
+            if len(tensor) == 1:  # the original bytes were the only input
+                return None, [ModelRejectedImage(_REJECTED)]
         else:
             answers: list[Outputs | ImageFailure] = [*rows]
             return version, answers
@@ -257,7 +261,7 @@ class Pipeline:
             try:
                 version, (outputs,) = self._predict_rows(model, ref, tensor[row : row + 1], call)
             except BackendRejected:
-                answers.append(ModelRejectedImage("The model could not decode this image."))
+                answers.append(ModelRejectedImage(_REJECTED))
             else:
                 answers.append(outputs)
         return version, answers

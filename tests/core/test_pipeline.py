@@ -166,6 +166,15 @@ def test_a_file_the_model_cannot_decode_fails_alone(
     assert [len(next(iter(c.inputs.values()))) for c in server.calls] == [2, 1, 1]
 
 
+def test_a_single_file_the_model_cannot_decode_is_a_bad_image(
+    service: Service, server: FakeModelServer
+) -> None:
+    result = service.classify("digit-classes-bytes", [gray(0)[:60]], ClassifyOptions(), call())
+    with pytest.raises(exceptions.ModelRejectedImage):
+        result.single()
+    assert len(server.calls) == 1  # nothing to narrow down: no second Predict
+
+
 @pytest.mark.parametrize(
     ("code", "raised", "calls"),
     [
