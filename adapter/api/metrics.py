@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g, request
 from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapter import metrics
+from adapter.api import service
 from adapter.metrics import (
     IN_FLIGHT,
     METHODS,
@@ -31,7 +32,7 @@ bp = Blueprint("metrics", __name__)
 @bp.get(SCRAPE_ROUTE)
 def scrape() -> ResponseReturnValue:
     """Every metric, from all the workers' files in multiprocess mode, else this process's."""
-    directory = current_app.extensions["service"].settings.metrics_dir
+    directory = service().settings.metrics_dir
     response = Response(
         generate_latest(metrics.scrape_registry(directory)), content_type=CONTENT_TYPE_LATEST
     )
