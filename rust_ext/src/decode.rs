@@ -11,10 +11,11 @@ use image::{DynamicImage, ImageDecoder, ImageError};
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use crate::error::{Error, Limit};
-use crate::format::{self, Format, Header};
+use crate::format;
+use crate::image::{Format, Header, Reduction, RgbImage};
+use crate::jpeg;
 use crate::limits::Limits;
 use crate::orientation::Orientation;
-use crate::resize::Reduction;
 
 /// Cap on a decoder's own buffers (PNG metadata chunks, row buffers, GIF and
 /// WebP frames) beyond the pixels that [`Limits::max_pixels`] already bounds.
@@ -23,17 +24,6 @@ const DECODER_SCRATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// Most scans a progressive JPEG may have; more is a denial-of-service pattern
 /// (libjpeg-turbo's advice), never a real camera or encoder.
 const MAX_JPEG_SCANS: u32 = 500;
-
-/// Decoded pixels: 8-bit RGB, row-major, no row padding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RgbImage {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// `width * height * 3` bytes.
-    pub pixels: Vec<u8>,
-}
 
 /// An image whose header has been read and checked, ready to decode.
 pub struct Source<'a> {
@@ -66,10 +56,10 @@ impl<'a> Source<'a> {
         let header = read_checked_header(data, limits)?;
         let format = header.format;
         if format == Format::Jpeg {
-            format::jpeg::check_complete(data)?;
+            jpeg::markers::check_complete(data)?;
             return Ok(Self {
                 header,
-                orientation: Orientation::from_exif(format::jpeg::orientation(data)),
+                orientation: Orientation::from_exif(jpeg::markers::orientation(data)),
                 data,
                 decoder: None,
             });
@@ -135,7 +125,7 @@ pub fn read_checked_header(data: &[u8], limits: &Limits) -> Result<Header, Error
     Ok(header)
 }
 
-/// A JPEG shrunk by up to `want` per axis: by [`format::jpeg_dc`] from a few
+/// A JPEG shrunk by up to `want` per axis: by [`jpeg`] from a few
 /// coefficients when it handles the file and the factors, else by
 /// libjpeg-turbo, uniformly by the smaller factor (lossless JPEG is never scaled).
 fn decode_jpeg(data: &[u8], want: Reduction) -> Result<(RgbImage, Reduction), Error> {
@@ -153,7 +143,7 @@ fn decode_jpeg(data: &[u8], want: Reduction) -> Result<(RgbImage, Reduction), Er
         .map_err(Error::internal)?;
     // Megabytes of metadata (an ICC profile in 254 chunks, say) cost
     // libjpeg-turbo time and memory for nothing: it is dropped first.
-    let lean = format::jpeg::without_bulky_metadata(data);
+    let lean = jpeg::markers::without_bulky_metadata(data);
     let data = lean.as_deref().unwrap_or(data);
     let header = decompressor.read_header(data).map_err(jpeg_error)?;
     let reduction = if header.is_lossless { 1 } else { reduction };
@@ -199,7 +189,7 @@ fn decode_jpeg(data: &[u8], want: Reduction) -> Result<(RgbImage, Reduction), Er
     ))
 }
 
-/// [`format::jpeg_dc`]'s paths, when `want` allows one: 1/8 on both axes (DC
+/// [`jpeg`]'s paths, when `want` allows one: 1/8 on both axes (DC
 /// only), or 1/8 on one and 1/4 on the other (a 16:9 frame to a square input).
 fn decode_few_coefficients(data: &[u8], want: Reduction) -> Option<(RgbImage, Reduction)> {
     let applied = match (want.x, want.y) {
@@ -208,7 +198,7 @@ fn decode_few_coefficients(data: &[u8], want: Reduction) -> Option<(RgbImage, Re
         (4.., 8) => Reduction { x: 4, y: 8 },
         _ => return None,
     };
-    let scaled = format::jpeg_dc::decode_scaled(data, applied.x, applied.y)?;
+    let scaled = jpeg::decode_scaled(data, applied.x, applied.y)?;
     let image = RgbImage {
         width: scaled.width,
         height: scaled.height,

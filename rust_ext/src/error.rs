@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::format::Format;
+use crate::image::Format;
 
 /// Which configured limit an image broke (see [`crate::Limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

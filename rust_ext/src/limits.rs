@@ -1,7 +1,7 @@
 //! Decoder limits, checked against the input size and the header before decoding.
 
 use crate::error::{Error, Limit};
-use crate::format::Header;
+use crate::image::Header;
 
 /// Upper bounds on what a caller may send; every field is inclusive.
 ///
@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn defaults_are_documented_values() {
         let limits = Limits::default();
-        assert_eq!(limits.max_bytes, 33_554_432);
+        assert_eq!(limits.max_bytes, 20_971_520);
         assert_eq!((limits.max_width, limits.max_height), (16_384, 16_384));
         assert_eq!(limits.max_pixels, 64_000_000);
     }

@@ -1,12 +1,12 @@
 //! The whole pipeline: encoded bytes to model-input tensors (one image or a
 //! batch written into one buffer), and header-only probing.
 
-use crate::decode::{read_checked_header, RgbImage, Source};
+use crate::decode::{read_checked_header, Source};
 use crate::error::Error;
-use crate::format::Header;
+use crate::image::{Header, Reduction, RgbImage};
 use crate::limits::Limits;
 use crate::orientation::Orientation;
-use crate::resize::{plan, render, Reduction, Target, Transform};
+use crate::resize::{plan, render, Target, Transform};
 use crate::tensor::{Output, Slot, TensorData};
 
 /// Everything that turns an image into a model input.

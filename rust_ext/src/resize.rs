@@ -11,8 +11,8 @@
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-use crate::decode::RgbImage;
 use crate::error::Error;
+use crate::image::{Reduction, RgbImage};
 use crate::orientation::Orientation;
 
 /// Slack, in model pixels, for rounding the placed image's edges to whole pixels.
@@ -136,30 +136,6 @@ pub struct Region {
     pub out_width: u32,
     /// Resampled height in pixels.
     pub out_height: u32,
-}
-
-/// How many times a decoder shrinks (or shrank) the stored image on each
-/// axis: 1, 2, 4 or 8 (JPEG's DCT-domain scaling).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reduction {
-    /// Horizontal factor.
-    pub x: u32,
-    /// Vertical factor.
-    pub y: u32,
-}
-
-impl Reduction {
-    /// Full size.
-    pub const NONE: Self = Self { x: 1, y: 1 };
-
-    /// The same factor on both axes.
-    #[must_use]
-    pub fn uniform(factor: u32) -> Self {
-        Self {
-            x: factor,
-            y: factor,
-        }
-    }
 }
 
 impl Region {

@@ -3,54 +3,14 @@
 //! The headers are parsed here rather than by the decoders so that limits are
 //! checked before a decoder copies, buffers or allocates anything.
 
-pub(crate) mod jpeg;
-pub(crate) mod jpeg_dc;
 mod others;
 mod png;
 
 use crate::error::Error;
-
-/// An encoded image format the crate can sniff and decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Format {
-    /// JPEG (JFIF/EXIF), baseline or progressive.
-    Jpeg,
-    /// PNG, any bit depth and color type.
-    Png,
-    /// WebP, lossy or lossless, with or without alpha (first frame).
-    Webp,
-    /// GIF (first frame).
-    Gif,
-    /// Windows or OS/2 bitmap.
-    Bmp,
-}
+pub use crate::image::{Format, Header};
+use crate::jpeg::markers as jpeg;
 
 impl Format {
-    /// Lower-case name, as reported to Python (`"jpeg"`, `"png"`, `"webp"`, `"gif"`, `"bmp"`).
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpeg",
-            Self::Png => "png",
-            Self::Webp => "webp",
-            Self::Gif => "gif",
-            Self::Bmp => "bmp",
-        }
-    }
-
-    /// Upper-case name for messages (`"JPEG"`, `"PNG"`, ...).
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Jpeg => "JPEG",
-            Self::Png => "PNG",
-            Self::Webp => "WebP",
-            Self::Gif => "GIF",
-            Self::Bmp => "BMP",
-        }
-    }
-
     /// The format whose magic bytes start `data`, if any.
     #[must_use]
     pub fn sniff(data: &[u8]) -> Option<Self> {
@@ -68,17 +28,6 @@ impl Format {
             None
         }
     }
-}
-
-/// What the header says about an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    /// Format sniffed from the magic bytes.
-    pub format: Format,
-    /// Width in pixels (at least 1).
-    pub width: u32,
-    /// Height in pixels (at least 1).
-    pub height: u32,
 }
 
 /// Sniffs the format and reads the dimensions from the header only.

@@ -3,11 +3,11 @@
 //! Only segment lengths and the frame header (`SOFn`) are read; entropy-coded
 //! data is never parsed here.
 
-use super::Format;
 use crate::error::Error;
+use crate::image::Format;
 
 /// SOI followed by the first byte of the next marker.
-pub(super) const MAGIC: &[u8] = b"\xFF\xD8\xFF";
+pub(crate) const MAGIC: &[u8] = b"\xFF\xD8\xFF";
 
 const SOS: u8 = 0xDA;
 const APP1: u8 = 0xE1;
@@ -31,7 +31,7 @@ struct Frame {
 ///
 /// [`Error::Corrupt`] if the data ends or goes wrong before a frame header;
 /// [`Error::UnsupportedFeature`] for a height deferred to a DNL marker.
-pub(super) fn dimensions(data: &[u8]) -> Result<(u32, u32), Error> {
+pub(crate) fn dimensions(data: &[u8]) -> Result<(u32, u32), Error> {
     let frame = walk(data)?;
     if frame.height == 0 {
         return Err(Error::UnsupportedFeature {
@@ -201,6 +201,41 @@ fn skip_while(data: &[u8], pos: usize, keep: impl Fn(u8) -> bool) -> usize {
 
 fn be_u16(hi: u8, lo: u8) -> u16 {
     u16::from_be_bytes([hi, lo])
+}
+
+/// Finds the next marker at or after `pos`, skipping any other bytes, stuffed
+/// 0xFF00 pairs and fill bytes: returns its code and the position just after it.
+pub(crate) fn next_marker(data: &[u8], mut pos: usize) -> Option<(u8, usize)> {
+    loop {
+        let rest = data.get(pos..)?;
+        // Word-at-a-time search for 0xFF.
+        let mut off = 0;
+        let mut chunks = rest.chunks_exact(8);
+        for chunk in chunks.by_ref() {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+            let inv = !word;
+            if inv.wrapping_sub(0x0101_0101_0101_0101) & !inv & 0x8080_8080_8080_8080 != 0 {
+                break;
+            }
+            off += 8;
+        }
+        let ff = off + rest.get(off..)?.iter().position(|&b| b == 0xFF)?;
+        let mut p = pos + ff + 1;
+        while data.get(p) == Some(&0xFF) {
+            p += 1;
+        }
+        let code = *data.get(p)?;
+        if code != 0 {
+            return Some((code, p + 1));
+        }
+        pos = p + 1;
+    }
+}
+
+/// Big-endian u16 at `pos`.
+pub(crate) fn be16(data: &[u8], pos: usize) -> Option<usize> {
+    let b = data.get(pos..pos.checked_add(2)?)?;
+    Some(usize::from(b[0]) << 8 | usize::from(b[1]))
 }
 
 #[cfg(test)]
