@@ -58,7 +58,7 @@ pub(super) struct Frame {
 }
 
 /// One block position within an MCU of a scan.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub(super) struct BlockSlot {
     /// Index in `Frame::comps`.
     pub(super) comp: usize,
@@ -167,6 +167,34 @@ pub(crate) fn decode_scaled(data: &[u8], reduction_x: u32, reduction_y: u32) -> 
     d.finish()
 }
 
+impl Component {
+    /// Parses one component of a SOF segment (id, sampling factors, table); its
+    /// layout is set once the whole frame is known.
+    fn parse(c: &[u8]) -> Option<Self> {
+        let (h, v, tq) = (
+            usize::from(*c.get(1)? >> 4),
+            usize::from(c[1] & 15),
+            usize::from(*c.get(2)?),
+        );
+        if !(1..=2).contains(&h) || !(1..=2).contains(&v) || tq > 3 {
+            return None;
+        }
+        Some(Self {
+            id: c[0],
+            h,
+            v,
+            tq,
+            q: None,
+            bw: 0,
+            bh: 0,
+            stride: 0,
+            per: (1, 1),
+            coefs: Vec::new(),
+            seen: false,
+        })
+    }
+}
+
 impl Decoder<'_> {
     /// Parses a SOF0/1/2 segment.
     pub(super) fn read_sof(&mut self, seg: &[u8], progressive: bool) -> Option<()> {
@@ -179,30 +207,11 @@ impl Decoder<'_> {
         if width == 0 || height == 0 || !(nc == 1 || nc == 3) || seg.len() < 6 + 3 * nc {
             return None;
         }
-        let mut comps = Vec::with_capacity(nc);
-        for c in seg.get(6..6 + 3 * nc)?.chunks_exact(3) {
-            let (h, v, tq) = (
-                usize::from(c[1] >> 4),
-                usize::from(c[1] & 15),
-                usize::from(c[2]),
-            );
-            if !(1..=2).contains(&h) || !(1..=2).contains(&v) || tq > 3 {
-                return None;
-            }
-            comps.push(Component {
-                id: c[0],
-                h,
-                v,
-                tq,
-                q: None,
-                bw: 0,
-                bh: 0,
-                stride: 0,
-                per: (1, 1),
-                coefs: Vec::new(),
-                seen: false,
-            });
-        }
+        let comps = seg
+            .get(6..6 + 3 * nc)?
+            .chunks_exact(3)
+            .map(Component::parse);
+        let mut comps = comps.collect::<Option<Vec<_>>>()?;
         let hmax = comps.iter().map(|c| c.h).max()?;
         let vmax = comps.iter().map(|c| c.v).max()?;
         // The first component (luma) must be the full-resolution one.

@@ -1,6 +1,8 @@
 //! From decoded planes to RGB: chroma brought to the luma grid, YCbCr converted.
 
+use super::frame::Component;
 use super::frame::Decoder;
+use super::frame::Frame;
 
 /// 8-bit RGB pixels: ceil(w / `reduction_x`) x ceil(h / `reduction_y`), row-major, no padding.
 pub(crate) struct Scaled {
@@ -13,54 +15,19 @@ pub(crate) struct Scaled {
 }
 
 impl Decoder<'_> {
-    /// Converts the DC planes to RGB pixels.
+    /// Converts the decoded planes to RGB pixels.
     pub(super) fn finish(self) -> Option<Scaled> {
-        let frame = self.frame?;
+        let frame = self.frame.as_ref()?;
         if !frame.comps.iter().all(|c| c.seen) {
             return None;
         }
-        let (lpx, lpy) = frame.per;
-        let ow = frame.width.div_ceil(8 / lpx);
-        let oh = frame.height.div_ceil(8 / lpy);
-        let mut planes = Vec::with_capacity(frame.comps.len());
-        for c in &frame.comps {
-            let q0 = c.q?[0];
-            let (px, py) = c.per;
-            let full = c.h == frame.hmax && c.v == frame.vmax;
-            // Full-resolution planes are cropped to the output right away.
-            let (sw, sh) = if full {
-                (ow, oh)
-            } else {
-                (c.bw * px, c.bh * py)
-            };
-            let mut plane = Vec::with_capacity(sw * sh);
-            for row in c.coefs.chunks_exact(c.stride * px).take(sh) {
-                let row = row.get(..sw)?;
-                if frame.per == (1, 1) {
-                    plane.extend(row.iter().map(|&dc| {
-                        let v = ((i32::from(dc) * q0 + 4) >> 3) + 128;
-                        v.clamp(0, 255) as u8
-                    }));
-                } else {
-                    plane.extend(row.iter().map(|&v| v as u8));
-                }
-            }
-            if full {
-                planes.push(plane);
-            } else {
-                // Along an axis reduced by 4, libjpeg upsamples the very samples
-                // computed here (its "fancy" filter); along one reduced by 8 they
-                // are block means.
-                let filter = |up: bool, quarter: bool| match (up, quarter) {
-                    (false, _) => Filter::Copy,
-                    (true, false) => Filter::Means,
-                    (true, true) => Filter::Fancy,
-                };
-                let fx = filter(frame.hmax * lpx > c.h * px, lpx == 2);
-                let fy = filter(frame.vmax * lpy > c.v * py, lpy == 2);
-                planes.push(upsample(&plane, sw, sh, fx, fy, ow, oh)?);
-            }
-        }
+        let ow = frame.width.div_ceil(8 / frame.per.0);
+        let oh = frame.height.div_ceil(8 / frame.per.1);
+        let planes = frame
+            .comps
+            .iter()
+            .map(|c| plane(frame, c, ow, oh))
+            .collect::<Option<Vec<_>>>()?;
         let n = ow.checked_mul(oh)?;
         let mut pixels = Vec::with_capacity(n.checked_mul(3)?);
         match planes.as_slice() {
@@ -71,15 +38,7 @@ impl Decoder<'_> {
             }
             [y, cb, cr] => {
                 let (y, cb, cr) = (y.get(..n)?, cb.get(..n)?, cr.get(..n)?);
-                let rgb = if self.jfif {
-                    false
-                } else if let Some(t) = self.adobe {
-                    t == 0
-                } else {
-                    let ids: Vec<u8> = frame.comps.iter().map(|c| c.id).collect();
-                    ids == [b'R', b'G', b'B']
-                };
-                if rgb {
+                if self.is_rgb() {
                     for ((&r, &g), &b) in y.iter().zip(cb).zip(cr) {
                         pixels.extend_from_slice(&[r, g, b]);
                     }
@@ -95,6 +54,59 @@ impl Decoder<'_> {
             pixels,
         })
     }
+
+    /// Whether three components hold R, G, B rather than YCbCr, as libjpeg decides it:
+    /// JFIF means YCbCr, else the Adobe transform flag, else component ids `R`, `G`, `B`.
+    fn is_rgb(&self) -> bool {
+        if self.jfif {
+            return false;
+        }
+        if let Some(transform) = self.adobe {
+            return transform == 0;
+        }
+        let ids = self.frame.iter().flat_map(|f| f.comps.iter().map(|c| c.id));
+        ids.eq([b'R', b'G', b'B'])
+    }
+}
+
+/// One component's samples on the output grid (`ow` x `oh`): final values at 1/8
+/// from the DC coefficients, then upsampled if the component is subsampled.
+fn plane(frame: &Frame, c: &Component, ow: usize, oh: usize) -> Option<Vec<u8>> {
+    let q0 = c.q?[0];
+    let (lpx, lpy) = frame.per;
+    let (px, py) = c.per;
+    let full = c.h == frame.hmax && c.v == frame.vmax;
+    // Full-resolution planes are cropped to the output right away.
+    let (sw, sh) = if full {
+        (ow, oh)
+    } else {
+        (c.bw * px, c.bh * py)
+    };
+    let mut plane = Vec::with_capacity(sw * sh);
+    for row in c.coefs.chunks_exact(c.stride * px).take(sh) {
+        let row = row.get(..sw)?;
+        if frame.per == (1, 1) {
+            plane.extend(row.iter().map(|&dc| {
+                let v = ((i32::from(dc) * q0 + 4) >> 3) + 128;
+                v.clamp(0, 255) as u8
+            }));
+        } else {
+            plane.extend(row.iter().map(|&v| v as u8));
+        }
+    }
+    if full {
+        return Some(plane);
+    }
+    // Along an axis reduced by 4, libjpeg upsamples the very samples computed here
+    // (its "fancy" filter); along one reduced by 8 they are block means.
+    let filter = |up: bool, quarter: bool| match (up, quarter) {
+        (false, _) => Filter::Copy,
+        (true, false) => Filter::Means,
+        (true, true) => Filter::Fancy,
+    };
+    let fx = filter(frame.hmax * lpx > c.h * px, lpx == 2);
+    let fy = filter(frame.vmax * lpy > c.v * py, lpy == 2);
+    upsample(&plane, sw, sh, fx, fy, ow, oh)
 }
 
 /// How `upsample` doubles the resolution along one axis.

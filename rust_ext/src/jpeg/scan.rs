@@ -6,6 +6,7 @@ use super::bits::Record;
 use super::frame::BlockSlot;
 use super::frame::Component;
 use super::frame::Decoder;
+use super::frame::Frame;
 use super::huffman::Huffman;
 use super::idct::idct2;
 use super::idct::idct4;
@@ -15,20 +16,75 @@ use super::idct::idct4;
 pub(super) enum Mode {
     /// Sequential: DC difference, then the AC coefficients skipped.
     Sequential,
-    /// Sequential, two samples per block: from the first column (`true`, 1/8
-    /// across and 1/4 down) or row of coefficients.
-    Pairs(bool),
     /// Progressive DC first scan: DC difference shifted left by Al.
     DcFirst,
     /// Progressive DC refinement: one bit (bit Al) per block.
     DcRefine,
+    /// Sequential, two or four samples per block from the first column of
+    /// coefficients (1/8 across, 1/4 down).
+    Column,
+    /// Sequential, from the first row of coefficients (1/4 across, 1/8 down).
+    Row,
+    /// Progressive AC scan: not needed at 1/8; its data is jumped over.
+    Skipped,
+}
+
+impl Mode {
+    /// The mode of a scan of `ns` components with spectral selection `ss..=se` and
+    /// successive approximation bits `ah`, `al`; None if the frame does not allow it.
+    fn of(frame: &Frame, ns: usize, ss: u8, se: u8, ah: u8, al: u8) -> Option<Self> {
+        if !frame.progressive {
+            if ss != 0 || se != 63 || ah != 0 || al != 0 {
+                return None;
+            }
+            return Some(match frame.per {
+                (1, 2) => Self::Column,
+                (2, 1) => Self::Row,
+                _ => Self::Sequential,
+            });
+        }
+        if ss != 0 {
+            return (ns == 1 && se >= ss && se <= 63 && al <= 13).then_some(Self::Skipped);
+        }
+        if se != 0 || al > 13 {
+            None
+        } else if ah == 0 {
+            Some(Self::DcFirst)
+        } else if ah == al + 1 {
+            Some(Self::DcRefine)
+        } else {
+            None
+        }
+    }
+}
+
+/// A [`Mode`] as a type, so that [`decode_scan`] is compiled once per mode with its
+/// per-block `match` folded away (stable Rust has no enum-valued const generics).
+pub(super) trait Kind {
+    /// The mode this type stands for.
+    const MODE: Mode;
+}
+
+/// One zero-sized [`Kind`] per decoded [`Mode`].
+mod kind {
+    use super::{Kind, Mode};
+
+    macro_rules! kinds {
+        ($($name:ident),*) => {$(
+            pub(super) struct $name;
+            impl Kind for $name {
+                const MODE: Mode = Mode::$name;
+            }
+        )*};
+    }
+    kinds!(Sequential, DcFirst, DcRefine, Column, Row);
 }
 
 impl Decoder<'_> {
     /// Parses a SOS segment and decodes (or skips) its entropy-coded data starting at
     /// `pos`; returns where to look for the next marker.
     pub(super) fn read_sos(&mut self, seg: &[u8], pos: usize) -> Option<usize> {
-        let frame = self.frame.as_mut()?;
+        let frame = self.frame.as_ref()?;
         let ns = usize::from(*seg.first()?);
         if !(1..=4).contains(&ns) || seg.len() != 4 + 2 * ns {
             return None;
@@ -36,50 +92,55 @@ impl Decoder<'_> {
         let ss = *seg.get(1 + 2 * ns)?;
         let se = *seg.get(2 + 2 * ns)?;
         let ahal = *seg.get(3 + 2 * ns)?;
-        let (ah, al) = (ahal >> 4, ahal & 15);
-        let mode = if frame.progressive {
-            if ss != 0 {
-                // AC scan: not needed at 1/8; the marker loop skips its data.
-                return (ns == 1 && se >= ss && se <= 63 && al <= 13).then_some(pos);
-            }
-            if se != 0 || al > 13 {
-                return None;
-            }
-            if ah == 0 {
-                Mode::DcFirst
-            } else if ah == al + 1 {
-                Mode::DcRefine
-            } else {
-                return None;
-            }
+        let mode = Mode::of(frame, ns, ss, se, ahal >> 4, ahal & 15)?;
+        if mode == Mode::Skipped {
+            return Some(pos);
+        }
+        let mut slots = [BlockSlot::default(); 10];
+        let nslots = self.slots(seg.get(1..1 + 2 * ns)?, mode, &mut slots)?;
+        let frame = self.frame.as_mut()?;
+        let (mcus_x, mcus_y) = if ns == 1 {
+            let c = frame.comps.get(slots[0].comp)?;
+            (c.bw, c.bh)
         } else {
-            if ss != 0 || se != 63 || ahal != 0 {
-                return None;
-            }
-            match frame.per {
-                (1, 2) => Mode::Pairs(true),
-                (2, 1) => Mode::Pairs(false),
-                _ => Mode::Sequential,
-            }
+            (frame.mcus_wide, frame.mcus_high)
         };
+        let scan = Scan {
+            slots: slots.get(..nslots)?,
+            mcus_x,
+            mcus_y,
+            restart: self.restart,
+            al: u32::from(ahal & 15),
+        };
+        let (data, comps, dc, ac) = (self.data, &mut frame.comps, &self.dc, &self.ac);
+        match mode {
+            Mode::Sequential => decode_scan::<kind::Sequential>(data, pos, comps, &scan, dc, ac),
+            Mode::DcFirst => decode_scan::<kind::DcFirst>(data, pos, comps, &scan, dc, ac),
+            Mode::DcRefine => decode_scan::<kind::DcRefine>(data, pos, comps, &scan, dc, ac),
+            Mode::Column => decode_scan::<kind::Column>(data, pos, comps, &scan, dc, ac),
+            Mode::Row => decode_scan::<kind::Row>(data, pos, comps, &scan, dc, ac),
+            Mode::Skipped => Some(pos),
+        }
+    }
 
-        let mut slots = [BlockSlot {
-            comp: 0,
-            pred: 0,
-            dx: 0,
-            dy: 0,
-            mw: 1,
-            mh: 1,
-            td: 0,
-            ta: 0,
-        }; 10];
+    /// Fills `slots` with the block positions of one MCU for the scan's component
+    /// selectors `selectors` (id, table selectors); checks the tables the scan needs and
+    /// latches each component's quantisation table. Returns the number of slots.
+    fn slots(
+        &mut self,
+        selectors: &[u8],
+        mode: Mode,
+        slots: &mut [BlockSlot; 10],
+    ) -> Option<usize> {
+        let frame = self.frame.as_mut()?;
+        let single = selectors.len() == 2;
         let mut nslots = 0;
-        for (i, sel) in seg.get(1..1 + 2 * ns)?.chunks_exact(2).enumerate() {
+        for (i, sel) in selectors.chunks_exact(2).enumerate() {
             let ci = frame.comps.iter().position(|c| c.id == sel[0])?;
             let comp = frame.comps.get_mut(ci)?;
             let (td, ta) = (usize::from(sel[1] >> 4), usize::from(sel[1] & 15));
-            let need_dc = mode != Mode::DcRefine;
-            if (need_dc && self.dc.get(td)?.is_none())
+            let refine = mode == Mode::DcRefine;
+            if (!refine && self.dc.get(td)?.is_none())
                 || (!frame.progressive && self.ac.get(ta)?.is_none())
             {
                 return None;
@@ -87,10 +148,8 @@ impl Decoder<'_> {
             if comp.q.is_none() {
                 comp.q = Some((*self.q.get(comp.tq)?)?);
             }
-            if mode != Mode::DcRefine {
-                comp.seen = true;
-            }
-            let (mw, mh) = if ns == 1 { (1, 1) } else { (comp.h, comp.v) };
+            comp.seen |= !refine;
+            let (mw, mh) = if single { (1, 1) } else { (comp.h, comp.v) };
             for dy in 0..mh {
                 for dx in 0..mw {
                     *slots.get_mut(nslots)? = BlockSlot {
@@ -107,27 +166,7 @@ impl Decoder<'_> {
                 }
             }
         }
-        let (mcus_x, mcus_y) = if ns == 1 {
-            let c = frame.comps.get(slots[0].comp)?;
-            (c.bw, c.bh)
-        } else {
-            (frame.mcus_wide, frame.mcus_high)
-        };
-        let scan = Scan {
-            slots: slots.get(..nslots)?,
-            mcus_x,
-            mcus_y,
-            restart: self.restart,
-            al: u32::from(al),
-        };
-        let (data, comps) = (self.data, &mut frame.comps);
-        match mode {
-            Mode::Sequential => decode_scan::<0>(data, pos, comps, &scan, &self.dc, &self.ac),
-            Mode::DcFirst => decode_scan::<1>(data, pos, comps, &scan, &self.dc, &self.ac),
-            Mode::DcRefine => decode_scan::<2>(data, pos, comps, &scan, &self.dc, &self.ac),
-            Mode::Pairs(true) => decode_scan::<3>(data, pos, comps, &scan, &self.dc, &self.ac),
-            Mode::Pairs(false) => decode_scan::<4>(data, pos, comps, &scan, &self.dc, &self.ac),
-        }
+        Some(nslots)
     }
 }
 
@@ -145,9 +184,31 @@ pub(super) struct Scan<'s> {
     pub(super) al: u32,
 }
 
-/// Decodes one scan's entropy-coded data. `MODE`: 0 sequential, 1 progressive DC
-/// first, 2 progressive DC refinement.
-pub(super) fn decode_scan<const MODE: u8>(
+/// What decoding one block slot needs, resolved once per scan.
+#[derive(Clone, Copy, Default)]
+struct Tables<'h> {
+    /// DC Huffman table (absent for refinement scans).
+    dc: Option<&'h Huffman>,
+    /// AC Huffman table (absent in progressive scans).
+    ac: Option<&'h Huffman>,
+    /// [`Mode::Column`] and [`Mode::Row`]: quantisation values of frequency 0 and
+    /// of the six of [`picks`].
+    q: [i32; 7],
+    /// Samples per block along the reduced-by-4 axis (2 or 4).
+    n: usize,
+}
+
+/// Zigzag positions of frequencies 1, 2, 3, 5, 6, 7 down the first column
+/// ([`Mode::Column`]) or along the first row ([`Mode::Row`]) of coefficients.
+const fn picks(mode: Mode) -> [usize; 6] {
+    match mode {
+        Mode::Column => [2, 3, 9, 20, 21, 35],
+        _ => [1, 5, 6, 15, 27, 28],
+    }
+}
+
+/// Decodes one scan's entropy-coded data; returns where it ends.
+pub(super) fn decode_scan<K: Kind>(
     data: &[u8],
     pos: usize,
     comps: &mut [Component],
@@ -155,30 +216,21 @@ pub(super) fn decode_scan<const MODE: u8>(
     dc: &[Option<Box<Huffman>>; 4],
     ac: &[Option<Box<Huffman>>; 4],
 ) -> Option<usize> {
-    let mut bits = Bits::new(data, pos);
-    // Zigzag positions of frequencies 1, 2, 3, 5, 6, 7 down the first column
-    // (MODE 3) or along the first row (MODE 4).
-    let pick: [usize; 6] = if MODE == 3 {
-        [2, 3, 9, 20, 21, 35]
-    } else {
-        [1, 5, 6, 15, 27, 28]
-    };
-    // Resolve the tables once; for MODE 3 and 4 also the quantisation values of
-    // frequencies 0 and `pick`, and the number of samples per block.
-    let mut tables = [(None, None, [0i32; 7], 0); 10];
+    let mut tables = [Tables::default(); 10];
     for (t, s) in tables.iter_mut().zip(scan.slots) {
         let comp = comps.get(s.comp)?;
-        let mut q = [0; 7];
-        if MODE >= 3 {
+        if matches!(K::MODE, Mode::Column | Mode::Row) {
             let table = comp.q.as_ref()?;
-            q[0] = table[0];
-            for (q, &p) in q[1..].iter_mut().zip(&pick) {
+            t.q[0] = table[0];
+            for (q, &p) in t.q[1..].iter_mut().zip(&picks(K::MODE)) {
                 *q = table[p];
             }
         }
-        let n = comp.per.0.max(comp.per.1);
-        *t = (dc.get(s.td)?.as_deref(), ac.get(s.ta)?.as_deref(), q, n);
+        t.dc = dc.get(s.td)?.as_deref();
+        t.ac = ac.get(s.ta)?.as_deref();
+        t.n = comp.per.0.max(comp.per.1);
     }
+    let mut bits = Bits::new(data, pos);
     let mut preds = [0i32; 4];
     let mut rec = Record([0; 128]);
     let mut todo = scan.restart;
@@ -194,64 +246,11 @@ pub(super) fn decode_scan<const MODE: u8>(
                 }
                 todo -= 1;
             }
-            for (s, &(dct, act, q, n)) in scan.slots.iter().zip(&tables) {
+            for (s, t) in scan.slots.iter().zip(&tables) {
                 let comp = comps.get_mut(s.comp)?;
                 let (bx, by) = (mx * s.mw + s.dx, my * s.mh + s.dy);
                 let pred = preds.get_mut(s.pred)?;
-                if MODE >= 3 {
-                    *pred = pred.wrapping_add(bits.dc_diff(dct?)?);
-                    let (first, step) = if MODE == 3 {
-                        (by * n * comp.stride + bx, comp.stride)
-                    } else {
-                        (by * n * comp.stride + bx * n, 1)
-                    };
-                    let out = comp.coefs.get_mut(first..)?;
-                    // Dequantised as libjpeg-turbo's SSE2 code does it, in 16 bits.
-                    let x0 = i32::from(pred.wrapping_mul(q[0]) as i16);
-                    let x = |rec: &Record, i: usize| {
-                        i32::from(rec.value(pick[i]).wrapping_mul(q[i + 1]) as i16)
-                    };
-                    if n == 2 {
-                        for i in [0, 2, 3, 5] {
-                            rec.0[pick[i] + 1] = 0;
-                        }
-                        bits.skip_ac::<true>(act?, 1, &mut rec)?;
-                        let x = |i| x(&rec, i);
-                        let [a, b] = idct2(x0, [x(0), x(2), x(3), x(5)]);
-                        *out.first_mut()? = a;
-                        *out.get_mut(step)? = b;
-                    } else {
-                        for p in pick {
-                            rec.0[p + 1] = 0;
-                        }
-                        bits.skip_ac::<true>(act?, 1, &mut rec)?;
-                        let x = |i| x(&rec, i);
-                        let v = idct4(x0, [x(0), x(1), x(2), x(3), x(4), x(5)]);
-                        for (i, v) in v.into_iter().enumerate() {
-                            *out.get_mut(i * step)? = v;
-                        }
-                    }
-                    continue;
-                }
-                let coef = comp.coefs.get_mut(by * comp.stride + bx)?;
-                match MODE {
-                    0 => {
-                        *pred = pred.wrapping_add(bits.dc_diff(dct?)?);
-                        *coef = *pred as i16;
-                        bits.skip_ac::<false>(act?, 1, &mut rec)?;
-                    }
-                    1 => {
-                        *pred = pred.wrapping_add(bits.dc_diff(dct?)?);
-                        *coef = pred.wrapping_shl(scan.al) as i16;
-                    }
-                    _ => {
-                        bits.ensure();
-                        if bits.buf >> 63 != 0 {
-                            *coef |= 1 << scan.al;
-                        }
-                        bits.consume(1);
-                    }
-                }
+                decode_block::<K>(&mut bits, &mut rec, comp, (bx, by), pred, t, scan.al)?;
             }
         }
         if bits.overread() {
@@ -259,4 +258,90 @@ pub(super) fn decode_scan<const MODE: u8>(
         }
     }
     Some(bits.pos)
+}
+
+/// Decodes the block at `(bx, by)` of `comp` into its coefficient plane.
+#[inline(always)]
+fn decode_block<K: Kind>(
+    bits: &mut Bits,
+    rec: &mut Record,
+    comp: &mut Component,
+    (bx, by): (usize, usize),
+    pred: &mut i32,
+    t: &Tables,
+    al: u32,
+) -> Option<()> {
+    match K::MODE {
+        Mode::Sequential => {
+            *pred = pred.wrapping_add(bits.dc_diff(t.dc?)?);
+            *comp.coefs.get_mut(by * comp.stride + bx)? = *pred as i16;
+            bits.skip_ac::<false>(t.ac?, 1, rec)
+        }
+        Mode::DcFirst => {
+            *pred = pred.wrapping_add(bits.dc_diff(t.dc?)?);
+            *comp.coefs.get_mut(by * comp.stride + bx)? = pred.wrapping_shl(al) as i16;
+            Some(())
+        }
+        Mode::DcRefine => {
+            let coef = comp.coefs.get_mut(by * comp.stride + bx)?;
+            bits.ensure();
+            if bits.buf >> 63 != 0 {
+                *coef |= 1 << al;
+            }
+            bits.consume(1);
+            Some(())
+        }
+        Mode::Column | Mode::Row => {
+            *pred = pred.wrapping_add(bits.dc_diff(t.dc?)?);
+            let n = t.n;
+            let (first, step) = if K::MODE == Mode::Column {
+                (by * n * comp.stride + bx, comp.stride)
+            } else {
+                (by * n * comp.stride + bx * n, 1)
+            };
+            few_samples::<K>(bits, rec, *pred, t, comp.coefs.get_mut(first..)?, step)
+        }
+        Mode::Skipped => None,
+    }
+}
+
+/// [`Mode::Column`] and [`Mode::Row`]: reads the block's AC symbols up to the last
+/// frequency its `n`-point inverse DCT needs and writes the `n` samples to `out`,
+/// `step` apart.
+#[inline(always)]
+fn few_samples<K: Kind>(
+    bits: &mut Bits,
+    rec: &mut Record,
+    dc: i32,
+    t: &Tables,
+    out: &mut [i16],
+    step: usize,
+) -> Option<()> {
+    let pick = picks(K::MODE);
+    let quant = t.q;
+    // Dequantised as libjpeg-turbo's SSE2 code does it, in 16 bits.
+    let x0 = i32::from(dc.wrapping_mul(quant[0]) as i16);
+    let x =
+        |rec: &Record, i: usize| i32::from(rec.value(pick[i]).wrapping_mul(quant[i + 1]) as i16);
+    if t.n == 2 {
+        for i in [0, 2, 3, 5] {
+            rec.0[pick[i] + 1] = 0;
+        }
+        bits.skip_ac::<true>(t.ac?, 1, rec)?;
+        let x = |i| x(rec, i);
+        let [top, bottom] = idct2(x0, [x(0), x(2), x(3), x(5)]);
+        *out.first_mut()? = top;
+        *out.get_mut(step)? = bottom;
+    } else {
+        for p in pick {
+            rec.0[p + 1] = 0;
+        }
+        bits.skip_ac::<true>(t.ac?, 1, rec)?;
+        let x = |i| x(rec, i);
+        let v = idct4(x0, [x(0), x(1), x(2), x(3), x(4), x(5)]);
+        for (i, v) in v.into_iter().enumerate() {
+            *out.get_mut(i * step)? = v;
+        }
+    }
+    Some(())
 }
