@@ -14,6 +14,7 @@ use crate::error::{Error, Limit};
 use crate::format;
 use crate::image::{Format, Header, Reduction, RgbImage};
 use crate::jpeg;
+use crate::jpeg::markers::Markers;
 use crate::limits::Limits;
 use crate::orientation::Orientation;
 
@@ -32,7 +33,16 @@ pub struct Source<'a> {
     /// How the stored image is turned upright (EXIF).
     pub orientation: Orientation,
     data: &'a [u8],
-    decoder: Option<Box<dyn ImageDecoder + 'a>>,
+    body: Body<'a>,
+}
+
+/// What decodes a [`Source`]'s pixels.
+enum Body<'a> {
+    /// A JPEG: libjpeg-turbo or [`jpeg::decode_scaled`], with the marker walk
+    /// its header came from.
+    Jpeg(Markers),
+    /// Another format: the `image` crate's decoder, opened.
+    Other(Box<dyn ImageDecoder + 'a>),
 }
 
 impl std::fmt::Debug for Source<'_> {
@@ -53,15 +63,15 @@ impl<'a> Source<'a> {
     /// [`Error::Empty`] / [`Error::UnsupportedFormat`] / [`Error::UnsupportedFeature`]
     /// for what cannot be decoded; [`Error::Corrupt`] for a malformed header.
     pub fn open(data: &'a [u8], limits: &Limits) -> Result<Self, Error> {
-        let header = read_checked_header(data, limits)?;
+        let (header, markers) = read_checked(data, limits)?;
         let format = header.format;
-        if format == Format::Jpeg {
-            jpeg::markers::check_complete(data)?;
+        if let Some(markers) = markers {
+            markers.check_complete(data)?;
             return Ok(Self {
                 header,
-                orientation: Orientation::from_exif(jpeg::markers::orientation(data)),
+                orientation: Orientation::from_exif(markers.orientation(data)),
                 data,
-                decoder: None,
+                body: Body::Jpeg(markers),
             });
         }
         let mut decoder = open_image_decoder(data, format, limits)?;
@@ -79,7 +89,7 @@ impl<'a> Source<'a> {
             header,
             orientation,
             data,
-            decoder: Some(decoder),
+            body: Body::Other(decoder),
         })
     }
 
@@ -97,9 +107,9 @@ impl<'a> Source<'a> {
         background: [u8; 3],
     ) -> Result<(RgbImage, Reduction), Error> {
         let format = self.header.format;
-        match self.decoder {
-            None => decode_jpeg(self.data, reduction),
-            Some(decoder) => {
+        match self.body {
+            Body::Jpeg(markers) => decode_jpeg(self.data, &markers, reduction),
+            Body::Other(decoder) => {
                 let dynamic =
                     DynamicImage::from_decoder(decoder).map_err(|e| from_image_error(format, e))?;
                 let image = RgbImage {
@@ -119,16 +129,25 @@ impl<'a> Source<'a> {
 ///
 /// As [`Source::open`], less the errors only a decoder can find.
 pub fn read_checked_header(data: &[u8], limits: &Limits) -> Result<Header, Error> {
+    read_checked(data, limits).map(|(header, _)| header)
+}
+
+/// [`read_checked_header`], with a JPEG's marker walk kept for its decode.
+fn read_checked(data: &[u8], limits: &Limits) -> Result<(Header, Option<Markers>), Error> {
     limits.check_bytes(data.len())?;
-    let header = format::read_header(data)?;
+    let (header, markers) = format::read(data)?;
     limits.check_header(&header)?;
-    Ok(header)
+    Ok((header, markers))
 }
 
 /// A JPEG shrunk by up to `want` per axis: by [`jpeg`] from a few
 /// coefficients when it handles the file and the factors, else by
 /// libjpeg-turbo, uniformly by the smaller factor (lossless JPEG is never scaled).
-fn decode_jpeg(data: &[u8], want: Reduction) -> Result<(RgbImage, Reduction), Error> {
+fn decode_jpeg(
+    data: &[u8],
+    markers: &Markers,
+    want: Reduction,
+) -> Result<(RgbImage, Reduction), Error> {
     let want = Reduction {
         x: want.x.clamp(1, 8),
         y: want.y.clamp(1, 8),
@@ -143,7 +162,7 @@ fn decode_jpeg(data: &[u8], want: Reduction) -> Result<(RgbImage, Reduction), Er
         .map_err(Error::internal)?;
     // Megabytes of metadata (an ICC profile in 254 chunks, say) cost
     // libjpeg-turbo time and memory for nothing: it is dropped first.
-    let lean = jpeg::markers::without_bulky_metadata(data);
+    let lean = markers.without_bulky_metadata(data);
     let data = lean.as_deref().unwrap_or(data);
     let header = decompressor.read_header(data).map_err(jpeg_error)?;
     let reduction = if header.is_lossless { 1 } else { reduction };

@@ -8,8 +8,9 @@
 //!
 //! 1. `image`: the shared plain data (`Format`, `Header`, `RgbImage`, `Reduction`)
 //! 2. `error`, then `orientation`, `tensor`
-//! 3. `jpeg`: the one JPEG marker walker (`jpeg::markers`) and the
-//!    few-coefficient decoder (bitstream, Huffman, frame, scan, IDCT, output)
+//! 3. `jpeg`: the JPEG marker walk (`jpeg::markers::Markers`, once per image:
+//!    header, completeness, orientation and metadata trimming all read it) and
+//!    the few-coefficient decoder (bitstream, Huffman, frame, scan, IDCT, output)
 //! 4. `format`: sniffing and header reading for every format
 //! 5. `limits`, then `decode` (libjpeg-turbo, `jpeg`, the `image` crate), `resize`
 //! 6. `preprocess`: the whole pipeline, then `python`, the PyO3 layer

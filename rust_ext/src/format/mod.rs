@@ -9,6 +9,7 @@ mod png;
 use crate::error::Error;
 pub use crate::image::{Format, Header};
 use crate::jpeg::markers as jpeg;
+use crate::jpeg::markers::Markers;
 
 impl Format {
     /// The format whose magic bytes start `data`, if any.
@@ -38,12 +39,18 @@ impl Format {
 /// magic bytes, [`Error::Corrupt`] for a truncated or malformed header or a
 /// zero dimension.
 pub fn read_header(data: &[u8]) -> Result<Header, Error> {
+    read(data).map(|(header, _)| header)
+}
+
+/// [`read_header`], with a JPEG's marker walk kept for its decode.
+pub(crate) fn read(data: &[u8]) -> Result<(Header, Option<Markers>), Error> {
     if data.is_empty() {
         return Err(Error::Empty);
     }
     let format = Format::sniff(data).ok_or(Error::UnsupportedFormat)?;
+    let mut markers = None;
     let (width, height) = match format {
-        Format::Jpeg => jpeg::dimensions(data)?,
+        Format::Jpeg => markers.insert(Markers::parse(data)?).dimensions()?,
         Format::Png => png::dimensions(data)?,
         Format::Webp => others::webp_dimensions(data)?,
         Format::Gif => others::gif_dimensions(data)?,
@@ -55,11 +62,12 @@ pub fn read_header(data: &[u8]) -> Result<Header, Error> {
             format!("header gives a size of {width}x{height}"),
         ));
     }
-    Ok(Header {
+    let header = Header {
         format,
         width,
         height,
-    })
+    };
+    Ok((header, markers))
 }
 
 #[cfg(test)]

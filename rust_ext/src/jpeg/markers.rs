@@ -1,7 +1,6 @@
-//! JPEG header: walks the marker segments up to the first scan (SOS).
-//!
-//! Only segment lengths and the frame header (`SOFn`) are read; entropy-coded
-//! data is never parsed here.
+//! JPEG markers: finding the next one ([`next_marker`], for the header walk and
+//! the decoder alike) and the one walk of the segments up to the first scan
+//! ([`Markers`]).
 
 use crate::error::Error;
 use crate::image::Format;
@@ -15,188 +14,164 @@ const APP1: u8 = 0xE1;
 const EXIF_ID: &[u8] = b"Exif\0\0";
 const EOI: u8 = 0xD9;
 
-/// What the marker walk found.
-struct Frame {
+/// Metadata segments beyond this many bytes in all are dropped before decoding.
+const METADATA_BUDGET: usize = 256 * 1024;
+
+/// A JPEG's marker segments up to the first scan, walked once per image: what
+/// the header, the completeness check, the orientation and the metadata trimming
+/// all read. Only segment lengths, the frame header (`SOFn`) and the position of
+/// the EXIF block are read; entropy-coded data is never parsed here.
+#[derive(Debug)]
+pub(crate) struct Markers {
+    /// Width from the first frame header.
     width: u32,
+    /// Height from the first frame header (0: deferred to a DNL marker).
     height: u32,
     /// Offset of the first SOS marker, if the data reaches it.
     scan: Option<usize>,
     /// The TIFF payload of the first APP1 `Exif` segment, as a byte range.
     exif: Option<(usize, usize)>,
+    /// APP1..APP13, APP15 and COM segments (marker included), as byte ranges.
+    metadata: Vec<(usize, usize)>,
 }
 
-/// Width and height from the first frame header (`SOFn`).
-///
-/// # Errors
-///
-/// [`Error::Corrupt`] if the data ends or goes wrong before a frame header;
-/// [`Error::UnsupportedFeature`] for a height deferred to a DNL marker.
-pub(crate) fn dimensions(data: &[u8]) -> Result<(u32, u32), Error> {
-    let frame = walk(data)?;
-    if frame.height == 0 {
-        return Err(Error::UnsupportedFeature {
-            format: Format::Jpeg,
-            detail: "height defined by a DNL marker".into(),
-        });
-    }
-    Ok((frame.width, frame.height))
-}
-
-/// Checks that an end-of-image marker follows the first scan.
-///
-/// A truncated file has none: inside entropy-coded data every 0xFF byte is
-/// stuffed or starts a restart marker, so `FF D9` after SOS is a real EOI.
-/// The decoder itself runs lenient (like libjpeg) and would pad a truncated
-/// scan with grey instead of failing.
-///
-/// # Errors
-///
-/// [`Error::Corrupt`] if the headers are broken or the data stops before EOI.
-pub(crate) fn check_complete(data: &[u8]) -> Result<(), Error> {
-    let scan = walk(data)?
-        .scan
-        .ok_or_else(|| Error::corrupt(Format::Jpeg, "truncated before the first scan"))?;
-    let tail = data.get(scan..).unwrap_or_default();
-    if tail.windows(2).rev().any(|pair| pair == [0xFF, EOI]) {
-        Ok(())
-    } else {
-        Err(Error::corrupt(
-            Format::Jpeg,
-            "truncated: no end-of-image marker after the scan data",
-        ))
-    }
-}
-
-/// Walks marker segments from after SOI to the first SOS.
-fn walk(data: &[u8]) -> Result<Frame, Error> {
-    let corrupt = |detail: &str| Error::corrupt(Format::Jpeg, detail);
-    let truncated = || corrupt("truncated before the frame header");
-    let mut size: Option<(u32, u32)> = None;
-    let mut exif: Option<(usize, usize)> = None;
-    let mut pos = 2;
-    loop {
-        // libjpeg skips stray bytes before a marker with a warning; so do we.
-        pos = skip_while(data, pos, |b| b != 0xFF);
-        pos = skip_while(data, pos, |b| b == 0xFF);
-        let Some(&marker) = data.get(pos) else {
-            return finish(size, None, exif).ok_or_else(truncated);
-        };
-        pos += 1;
-        match marker {
-            // Stuffed zero, TEM, RSTn and a repeated SOI carry no length.
-            0x00 | 0x01 | 0xD0..=0xD8 => continue,
-            EOI => return Err(corrupt("end-of-image marker before any scan")),
-            SOS => {
-                return finish(size, Some(pos - 2), exif)
-                    .ok_or_else(|| corrupt("scan data before the frame header"))
-            }
-            _ => {}
-        }
-        let Some(&[hi, lo]) = data.get(pos..pos + 2) else {
-            return finish(size, None, exif).ok_or_else(truncated);
-        };
-        let length = be_u16(hi, lo);
-        if length < 2 {
-            return Err(corrupt("invalid marker segment length"));
-        }
-        let end = pos + usize::from(length);
-        if is_frame_header(marker) && size.is_none() {
-            // Precision (1), height (2), width (2), component count (1).
-            let body = data.get(pos + 2..end).ok_or_else(truncated)?;
-            let [_, h0, h1, w0, w1, _, ..] = *body else {
-                return Err(corrupt("frame header too short"));
+impl Markers {
+    /// Walks the marker segments from after SOI to the first SOS.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if the data ends or goes wrong before a frame header,
+    /// or holds an end-of-image marker or a scan before one.
+    pub(crate) fn parse(data: &[u8]) -> Result<Self, Error> {
+        let corrupt = |detail: &str| Error::corrupt(Format::Jpeg, detail);
+        let truncated = || corrupt("truncated before the frame header");
+        let mut size: Option<(u32, u32)> = None;
+        let mut exif = None;
+        let mut metadata = Vec::new();
+        let mut pos = 2;
+        let scan = loop {
+            // Fill bytes, stuffed zeros and stray bytes are skipped, as libjpeg
+            // does (with a warning).
+            let Some((marker, after)) = next_marker(data, pos) else {
+                break None;
             };
-            size = Some((be_u16(w0, w1).into(), be_u16(h0, h1).into()));
-        } else if marker == APP1 && exif.is_none() {
-            let body = data.get(pos + 2..end).unwrap_or_default();
-            if body.starts_with(EXIF_ID) {
-                exif = Some((pos + 2 + EXIF_ID.len(), end));
+            pos = after;
+            match marker {
+                // TEM, RSTn and a repeated SOI carry no length.
+                0x01 | 0xD0..=0xD8 => continue,
+                EOI => return Err(corrupt("end-of-image marker before any scan")),
+                SOS if size.is_none() => return Err(corrupt("scan data before the frame header")),
+                SOS => break Some(pos - 2),
+                _ => {}
             }
-        }
-        pos = end;
-    }
-}
-
-fn finish(
-    size: Option<(u32, u32)>,
-    scan: Option<usize>,
-    exif: Option<(usize, usize)>,
-) -> Option<Frame> {
-    size.map(|(width, height)| Frame {
-        width,
-        height,
-        scan,
-        exif,
-    })
-}
-
-/// Metadata segments beyond this many bytes in all are dropped before decoding.
-const METADATA_BUDGET: usize = 256 * 1024;
-
-/// A copy of `data` without its APP1..APP13, APP15 and COM segments, if they
-/// exceed [`METADATA_BUDGET`]; `None` (decode `data` as it is) otherwise.
-///
-/// APP0 (JFIF) and APP14 (Adobe: the colour transform) stay, so the pixels
-/// decode the same. Only the part before the first scan is examined.
-pub(crate) fn without_bulky_metadata(data: &[u8]) -> Option<Vec<u8>> {
-    let mut drop: Vec<(usize, usize)> = Vec::new();
-    let mut total = 0;
-    let mut pos = 2;
-    loop {
-        pos = skip_while(data, pos, |b| b != 0xFF);
-        let marker_start = pos;
-        pos = skip_while(data, pos, |b| b == 0xFF);
-        let marker = *data.get(pos)?;
-        pos += 1;
-        if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD8) {
-            continue;
-        }
-        if marker == SOS || marker == EOI {
-            break;
-        }
-        let &[hi, lo] = data.get(pos..pos + 2)? else {
-            return None;
+            let Some(length) = be16(data, pos) else {
+                break None;
+            };
+            if length < 2 {
+                return Err(corrupt("invalid marker segment length"));
+            }
+            let end = pos + length;
+            if is_frame_header(marker) && size.is_none() {
+                // Precision (1), height (2), width (2), component count (1).
+                let body = data.get(pos + 2..end).ok_or_else(truncated)?;
+                let [_, h0, h1, w0, w1, _, ..] = *body else {
+                    return Err(corrupt("frame header too short"));
+                };
+                size = Some((be_u16(w0, w1).into(), be_u16(h0, h1).into()));
+            } else if marker == APP1 && exif.is_none() {
+                let body = data.get(pos + 2..end).unwrap_or_default();
+                if body.starts_with(EXIF_ID) {
+                    exif = Some((pos + 2 + EXIF_ID.len(), end));
+                }
+            }
+            if matches!(marker, 0xE1..=0xED | 0xEF | 0xFE) {
+                metadata.push((pos - 2, end));
+            }
+            pos = end;
         };
-        let end = pos + usize::from(be_u16(hi, lo));
-        if matches!(marker, 0xE1..=0xED | 0xEF | 0xFE) {
-            total += end - marker_start;
-            drop.push((marker_start, end));
-        }
-        pos = end;
+        let (width, height) = size.ok_or_else(truncated)?;
+        Ok(Self {
+            width,
+            height,
+            scan,
+            exif,
+            metadata,
+        })
     }
-    if total <= METADATA_BUDGET {
-        return None;
-    }
-    let mut lean = Vec::with_capacity(data.len() - total);
-    let mut kept = 0;
-    for (start, end) in drop {
-        lean.extend_from_slice(data.get(kept..start)?);
-        kept = end;
-    }
-    lean.extend_from_slice(data.get(kept..)?);
-    Some(lean)
-}
 
-/// The EXIF orientation (1..=8) from the first APP1 `Exif` segment; 1 if
-/// there is none or it is unreadable (a broken EXIF block never fails a decode).
-pub(crate) fn orientation(data: &[u8]) -> u8 {
-    walk(data)
-        .ok()
-        .and_then(|frame| frame.exif)
-        .and_then(|(start, end)| data.get(start..end))
-        .and_then(image::metadata::Orientation::from_exif_chunk)
-        .map_or(1, image::metadata::Orientation::to_exif)
+    /// Width and height from the first frame header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedFeature`] for a height deferred to a DNL marker.
+    pub(crate) fn dimensions(&self) -> Result<(u32, u32), Error> {
+        if self.height == 0 {
+            return Err(Error::UnsupportedFeature {
+                format: Format::Jpeg,
+                detail: "height defined by a DNL marker".into(),
+            });
+        }
+        Ok((self.width, self.height))
+    }
+
+    /// Checks that an end-of-image marker follows the first scan of `data`.
+    ///
+    /// A truncated file has none: inside entropy-coded data every 0xFF byte is
+    /// stuffed or starts a restart marker, so `FF D9` after SOS is a real EOI.
+    /// The decoder itself runs lenient (like libjpeg) and would pad a truncated
+    /// scan with grey instead of failing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if the data stops before the scan or before EOI.
+    pub(crate) fn check_complete(&self, data: &[u8]) -> Result<(), Error> {
+        let scan = self
+            .scan
+            .ok_or_else(|| Error::corrupt(Format::Jpeg, "truncated before the first scan"))?;
+        let tail = data.get(scan..).unwrap_or_default();
+        if tail.windows(2).rev().any(|pair| pair == [0xFF, EOI]) {
+            Ok(())
+        } else {
+            Err(Error::corrupt(
+                Format::Jpeg,
+                "truncated: no end-of-image marker after the scan data",
+            ))
+        }
+    }
+
+    /// The EXIF orientation (1..=8) from the first APP1 `Exif` segment; 1 if there
+    /// is none or it is unreadable (a broken EXIF block never fails a decode).
+    pub(crate) fn orientation(&self, data: &[u8]) -> u8 {
+        self.exif
+            .and_then(|(start, end)| data.get(start..end))
+            .and_then(image::metadata::Orientation::from_exif_chunk)
+            .map_or(1, image::metadata::Orientation::to_exif)
+    }
+
+    /// A copy of `data` without its APP1..APP13, APP15 and COM segments, if they
+    /// exceed [`METADATA_BUDGET`]; `None` (decode `data` as it is) otherwise.
+    ///
+    /// APP0 (JFIF) and APP14 (Adobe: the colour transform) stay, so the pixels
+    /// decode the same. Only the part before the first scan is examined.
+    pub(crate) fn without_bulky_metadata(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let total: usize = self.metadata.iter().map(|(start, end)| end - start).sum();
+        if total <= METADATA_BUDGET || self.scan.is_none() {
+            return None;
+        }
+        let mut lean = Vec::with_capacity(data.len().saturating_sub(total));
+        let mut kept = 0;
+        for &(start, end) in &self.metadata {
+            lean.extend_from_slice(data.get(kept..start)?);
+            kept = end;
+        }
+        lean.extend_from_slice(data.get(kept..)?);
+        Some(lean)
+    }
 }
 
 /// SOF0..SOF15, less DHT (C4), JPG (C8) and DAC (CC), which share the range.
 fn is_frame_header(marker: u8) -> bool {
     matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
-}
-
-/// First position at or after `pos` whose byte fails `keep`, or `data.len()`.
-fn skip_while(data: &[u8], pos: usize, keep: impl Fn(u8) -> bool) -> usize {
-    let rest = data.get(pos..).unwrap_or_default();
-    pos + rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len())
 }
 
 fn be_u16(hi: u8, lo: u8) -> u16 {
@@ -241,6 +216,14 @@ pub(crate) fn be16(data: &[u8], pos: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dimensions(data: &[u8]) -> Result<(u32, u32), Error> {
+        Markers::parse(data)?.dimensions()
+    }
+
+    fn check_complete(data: &[u8]) -> Result<(), Error> {
+        Markers::parse(data)?.check_complete(data)
+    }
 
     /// SOI, an APP0 segment, SOF0 for `width`x`height`, SOS, two data bytes and EOI.
     fn minimal(width: u16, height: u16) -> Vec<u8> {
