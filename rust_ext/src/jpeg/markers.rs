@@ -180,6 +180,7 @@ fn be_u16(hi: u8, lo: u8) -> u16 {
 
 /// Finds the next marker at or after `pos`, skipping any other bytes, stuffed
 /// 0xFF00 pairs and fill bytes: returns its code and the position just after it.
+#[inline]
 pub(crate) fn next_marker(data: &[u8], mut pos: usize) -> Option<(u8, usize)> {
     loop {
         let rest = data.get(pos..)?;
@@ -208,6 +209,7 @@ pub(crate) fn next_marker(data: &[u8], mut pos: usize) -> Option<(u8, usize)> {
 }
 
 /// Big-endian u16 at `pos`.
+#[inline]
 pub(crate) fn be16(data: &[u8], pos: usize) -> Option<usize> {
     let b = data.get(pos..pos.checked_add(2)?)?;
     Some(usize::from(b[0]) << 8 | usize::from(b[1]))
