@@ -487,6 +487,49 @@ mod tests {
         ));
     }
 
+    /// `data` with an EXIF block (orientation 6) and a `comment_bytes` COM segment
+    /// inserted after SOI.
+    fn with_metadata(data: &[u8], comment_bytes: usize) -> Vec<u8> {
+        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        exif.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+        let mut out = data[..2].to_vec();
+        for (marker, body) in [(0xE1, exif), (0xFE, vec![b'x'; comment_bytes])] {
+            for chunk in body.chunks(65_533) {
+                let length = u16::try_from(chunk.len() + 2).unwrap();
+                out.extend_from_slice(&[0xFF, marker]);
+                out.extend_from_slice(&length.to_be_bytes());
+                out.extend_from_slice(chunk);
+            }
+        }
+        out.extend_from_slice(&data[2..]);
+        out
+    }
+
+    #[test]
+    fn bulky_metadata_is_dropped_before_decoding_and_exif_still_read() {
+        let plain = jpeg(40, 30);
+        let bulky = with_metadata(&plain, 300 * 1024);
+        let source = Source::open(&bulky, &Limits::default()).unwrap();
+        assert_eq!(source.orientation, Orientation::Rotate90);
+        let Body::Jpeg(markers) = &source.body else {
+            panic!("a JPEG opens as one");
+        };
+        let lean = markers.without_bulky_metadata(&bulky).unwrap();
+        assert_eq!(lean, plain);
+        // Under the budget, the data is decoded as it is.
+        let small = with_metadata(&plain, 1024);
+        let source = Source::open(&small, &Limits::default()).unwrap();
+        let Body::Jpeg(markers) = &source.body else {
+            panic!("a JPEG opens as one");
+        };
+        assert_eq!(markers.without_bulky_metadata(&small), None);
+        for reduction in [1, 2, 8] {
+            let (_, a) = decode(&plain, reduction).unwrap();
+            let (_, b) = decode(&bulky, reduction).unwrap();
+            assert_eq!(a.pixels, b.pixels, "reduction {reduction}");
+        }
+    }
+
     #[test]
     fn jpeg_warnings_do_not_fail_the_decode() {
         // Junk between the scan data and EOI: libjpeg warns ("extraneous bytes
@@ -524,5 +567,41 @@ mod tests {
             inverted_cmyk_to_rgb(cmyk),
             vec![255, 255, 255, 0, 0, 0, 127, 255, 255]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Damaged JPEGs through the whole path (marker walk, limits, metadata
+        /// trimming, the few-coefficient decoder and libjpeg-turbo at every scale)
+        /// give an image or an error, never a panic.
+        #[test]
+        fn damaged_jpegs_never_panic(
+            bulky in proptest::prelude::any::<bool>(),
+            scale in 0usize..5,
+            flips in proptest::collection::vec(
+                (proptest::prelude::any::<u32>(), proptest::prelude::any::<u8>()),
+                0..6,
+            ),
+            cut in proptest::prelude::any::<u32>(),
+            truncate in proptest::prelude::any::<bool>(),
+        ) {
+            let mut data = with_metadata(&jpeg(45, 30), if bulky { 300 * 1024 } else { 16 });
+            // Most flips land in the headers, where the walk's branches are.
+            for (at, value) in flips {
+                let span = if at % 2 == 0 { data.len() } else { data.len().min(700) };
+                let i = usize::try_from(at).unwrap() % span;
+                data[i] = value;
+            }
+            if truncate {
+                data.truncate(usize::try_from(cut).unwrap() % (data.len() + 1));
+            }
+            let (x, y) = [(1, 1), (2, 2), (8, 8), (8, 4), (4, 8)][scale];
+            let decoded = Source::open(&data, &Limits::default())
+                .and_then(|source| source.decode(Reduction { x, y }, [255; 3]));
+            if let Ok((image, _)) = decoded {
+                let (w, h) = (image.width as usize, image.height as usize);
+                proptest::prop_assert_eq!(image.pixels.len(), w * h * 3);
+            }
+        }
     }
 }

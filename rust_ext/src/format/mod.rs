@@ -8,8 +8,7 @@ mod png;
 
 use crate::error::Error;
 pub use crate::image::{Format, Header};
-use crate::jpeg::markers as jpeg;
-use crate::jpeg::markers::Markers;
+use crate::jpeg::markers::{self as jpeg, Markers};
 
 impl Format {
     /// The format whose magic bytes start `data`, if any.

@@ -171,16 +171,15 @@ impl Component {
     /// Parses one component of a SOF segment (id, sampling factors, table); its
     /// layout is set once the whole frame is known.
     fn parse(c: &[u8]) -> Option<Self> {
-        let (h, v, tq) = (
-            usize::from(*c.get(1)? >> 4),
-            usize::from(c[1] & 15),
-            usize::from(*c.get(2)?),
-        );
+        let &[id, hv, tq] = c else {
+            return None;
+        };
+        let (h, v, tq) = (usize::from(hv >> 4), usize::from(hv & 15), usize::from(tq));
         if !(1..=2).contains(&h) || !(1..=2).contains(&v) || tq > 3 {
             return None;
         }
         Some(Self {
-            id: c[0],
+            id,
             h,
             v,
             tq,

@@ -294,4 +294,14 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn next_marker_skips_stuffing_and_fill() {
+        let data = [0x12, 0xFF, 0x00, 0x34, 0xFF, 0xFF, 0xD0, 0x56];
+        assert_eq!(next_marker(&data, 0), Some((0xD0, 7)));
+        assert_eq!(next_marker(&data, 7), None);
+        let mut long = vec![0u8; 100];
+        long.extend_from_slice(&[0xFF, 0xD9]);
+        assert_eq!(next_marker(&long, 3), Some((0xD9, 102)));
+    }
 }

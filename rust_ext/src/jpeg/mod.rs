@@ -1,4 +1,5 @@
-//! Reduced-size JPEG decoding that skips most of the entropy-coded data.
+//! JPEG: the marker walk ([`markers`]) and reduced-size decoding that skips most
+//! of the entropy-coded data (the other modules).
 //!
 //! At scale 1/8 each 8x8 block of a component becomes one sample, equal to its DC
 //! coefficient dequantised and descaled exactly as libjpeg's 1x1 inverse DCT does

@@ -4,7 +4,6 @@
 #![allow(clippy::cast_precision_loss)]
 
 use super::huffman::build_huffman;
-use super::markers::next_marker;
 use super::output::{upsample, Filter};
 use super::{decode_scaled, Scaled};
 use proptest::prelude::*;
@@ -376,16 +375,6 @@ fn upsample_keeps_constant_and_linear_planes() {
     assert_eq!(col, [10, 13, 17, 23, 27, 30]);
     // Too small a source for the output.
     assert!(upsample(&[1, 2], 2, 1, Filter::Means, Filter::Copy, 5, 1).is_none());
-}
-
-#[test]
-fn next_marker_skips_stuffing_and_fill() {
-    let data = [0x12, 0xFF, 0x00, 0x34, 0xFF, 0xFF, 0xD0, 0x56];
-    assert_eq!(next_marker(&data, 0), Some((0xD0, 7)));
-    assert_eq!(next_marker(&data, 7), None);
-    let mut long = vec![0u8; 100];
-    long.extend_from_slice(&[0xFF, 0xD9]);
-    assert_eq!(next_marker(&long, 3), Some((0xD9, 102)));
 }
 
 #[test]
