@@ -57,7 +57,10 @@ models: setup
 run: models
 	$(BIN)/tfs-adapter run-local --models-dir $(MODELS_DIR) --port $(PORT) --tfs-port $(TFS_PORT)
 
+# The Rust crate's unit and property tests (against libjpeg-turbo; damaged
+# inputs never panic), then the Python suite.
 test: models
+	cd rust_ext && PYO3_PYTHON=$(abspath $(PY)) cargo test --release --quiet
 	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest
 
 lint: setup
