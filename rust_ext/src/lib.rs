@@ -13,7 +13,9 @@
 //!    the few-coefficient decoder (bitstream, Huffman, frame, scan, IDCT, output)
 //! 4. `format`: sniffing and header reading for every format
 //! 5. `limits`, then `decode` (libjpeg-turbo, `jpeg`, the `image` crate), `resize`
-//! 6. `preprocess`: the whole pipeline, then `python`, the PyO3 layer
+//! 6. `preprocess`: the whole pipeline; `postprocess` (needs only `error`):
+//!    YOLO head decoding and class-aware NMS on the model's answer
+//! 7. `python`, the PyO3 layer
 
 pub mod decode;
 pub mod error;
@@ -22,6 +24,7 @@ pub mod image;
 mod jpeg;
 pub mod limits;
 pub mod orientation;
+pub mod postprocess;
 pub mod preprocess;
 mod python;
 pub mod resize;
@@ -32,7 +35,7 @@ pub use image::{Format, Header, Reduction, RgbImage};
 pub use limits::Limits;
 pub use orientation::Orientation;
 pub use preprocess::{
-    decode_upright, preprocess_batch, preprocess_into, probe, Placed, Spec, Upright,
+    decode_upright, preprocess_batch, preprocess_into, preprocess_one, probe, Placed, Spec, Upright,
 };
 pub use resize::{Filter, ResizeMode, Target, Transform};
 pub use tensor::{Color, DType, Layout, Output, Slot, TensorData};

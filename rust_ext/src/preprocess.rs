@@ -108,6 +108,51 @@ pub fn preprocess_into(
     slot: &mut Slot<'_>,
 ) -> Result<Placed, Error> {
     let source = Source::open(data, limits)?;
+    let (width, height) = source
+        .orientation
+        .displayed(source.header.width, source.header.height);
+    let target = spec.target.for_image(width, height);
+    if target != spec.target {
+        return Err(Error::InvalidArgument(
+            "resize fit gives each image its own size: decode it with preprocess_one".into(),
+        ));
+    }
+    place(source, spec, slot)
+}
+
+/// One image decoded into a tensor of its own: the size `spec` gives it (for
+/// [`ResizeMode::Fit`](crate::ResizeMode::Fit), the image's fitted size).
+///
+/// Returns the data, its `(width, height)` and the placement.
+///
+/// # Errors
+///
+/// Any [`Error`]: limits are checked from the header before decoding.
+pub fn preprocess_one(
+    data: &[u8],
+    spec: &Spec,
+    limits: &Limits,
+) -> Result<(TensorData, (u32, u32), Placed), Error> {
+    let source = Source::open(data, limits)?;
+    let (width, height) = source
+        .orientation
+        .displayed(source.header.width, source.header.height);
+    let concrete = Spec {
+        target: spec.target.for_image(width, height),
+        ..*spec
+    };
+    let mut tensor = TensorData::zeros(spec.output.dtype, concrete.elements());
+    let mut slot = tensor.whole();
+    let placed = place(source, &concrete, &mut slot)?;
+    Ok((
+        tensor,
+        (concrete.target.width, concrete.target.height),
+        placed,
+    ))
+}
+
+/// Decodes the opened image and writes it into `slot` at `spec`'s concrete size.
+fn place(source: Source<'_>, spec: &Spec, slot: &mut Slot<'_>) -> Result<Placed, Error> {
     let (header, orientation) = (source.header, source.orientation);
     let (width, height) = orientation.displayed(header.width, header.height);
     let target = &spec.target;

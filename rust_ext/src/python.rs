@@ -9,17 +9,19 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ndarray::{Array3, Array4};
-use numpy::IntoPyArray;
+use ndarray::{Array1, Array2, Array3, Array4};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
+use crate::postprocess::nms::{suppress, Candidate};
+use crate::postprocess::yolo::{self, Found, Head, Selection};
 use crate::{
-    decode_upright, preprocess_batch, probe, Color, DType, Error, Filter, Layout, Limits, Output,
-    Placed, ResizeMode, Spec, Target, TensorData, Transform,
+    decode_upright, preprocess_batch, preprocess_one, probe, Color, DType, Error, Filter, Layout,
+    Limits, Output, Placed, ResizeMode, Spec, Target, TensorData, Transform,
 };
 
 static EMPTY_IMAGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -108,7 +110,7 @@ impl Preprocessor {
     #[new]
     #[pyo3(signature = (
         width, height, *, resize, shorter_side, filter, pad_value, background,
-        color, layout, dtype, shift, scale, offset, limits
+        color, layout, dtype, shift, scale, offset, limits, upscale = false
     ))]
     #[allow(
         clippy::too_many_arguments,
@@ -133,9 +135,12 @@ impl Preprocessor {
         scale: Vec<f64>,
         offset: Vec<f64>,
         limits: &Bound<'_, PyLimits>,
+        upscale: bool,
     ) -> PyResult<Self> {
         let mode = match resize {
             "resize_shorter_crop" => ResizeMode::ShorterCrop { shorter_side },
+            // `width` is the longest side allowed (`max_side`).
+            "fit" => ResizeMode::Fit { upscale },
             other => parse("resize mode", other, RESIZE_MODES)?,
         };
         let color = parse("color", color, COLORS)?;
@@ -180,17 +185,8 @@ impl Preprocessor {
     ) -> PyResult<(Bound<'py, PyAny>, Vec<Py<PyAny>>)> {
         let (spec, limits) = (&self.spec, &self.limits);
         let (data, results) = py.detach(|| guarded(|| preprocess_batch(&images, spec, limits)))?;
-        let output = spec.output;
-        let (count, channels) = (images.len(), output.color.channels());
-        let (height, width) = (spec.target.height as usize, spec.target.width as usize);
-        let shape = match output.layout {
-            Layout::Hwc => [count, height, width, channels],
-            Layout::Chw => [count, channels, height, width],
-        };
-        let array = match data {
-            TensorData::U8(v) => into_numpy(py, shape, v)?,
-            TensorData::F32(v) => into_numpy(py, shape, v)?,
-        };
+        let size = (spec.target.width, spec.target.height);
+        let array = self.array(py, images.len(), size, data)?;
         let items = results
             .into_iter()
             .map(|result| match result {
@@ -200,6 +196,192 @@ impl Preprocessor {
             .collect::<PyResult<_>>()?;
         Ok((array, items))
     }
+
+    /// Decodes one image into an array of its own, `(1, height, width, c)` or
+    /// `(1, c, height, width)`: for `resize="fit"`, the image's fitted size.
+    /// Returns `(array, placement)`; a bad image raises its exception.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "PyO3 extracts the bytes into an owned handle"
+    )]
+    fn run_one<'py>(
+        &self,
+        py: Python<'py>,
+        data: PyBackedBytes,
+    ) -> PyResult<(Bound<'py, PyAny>, Placement)> {
+        let (spec, limits) = (&self.spec, &self.limits);
+        let (tensor, size, placed) =
+            py.detach(|| guarded(|| preprocess_one(&data, spec, limits)))?;
+        Ok((self.array(py, 1, size, tensor)?, Placement::from(&placed)))
+    }
+}
+
+impl Preprocessor {
+    /// `data`, `count` images of `(width, height)`, as a NumPy array in the spec's layout.
+    fn array<'py>(
+        &self,
+        py: Python<'py>,
+        count: usize,
+        (width, height): (u32, u32),
+        data: TensorData,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let channels = self.spec.output.color.channels();
+        let (height, width) = (height as usize, width as usize);
+        let shape = match self.spec.output.layout {
+            Layout::Hwc => [count, height, width, channels],
+            Layout::Chw => [count, channels, height, width],
+        };
+        match data {
+            TensorData::U8(v) => into_numpy(py, shape, v),
+            TensorData::F32(v) => into_numpy(py, shape, v),
+        }
+    }
+}
+
+/// A YOLO head's layout, built once per model: `decode` turns one image's
+/// raw output into kept boxes, the GIL released, reading the buffer in place.
+#[pyclass(frozen, module = "adapter._native", name = "YoloHead")]
+struct YoloHead {
+    layout: yolo::Layout,
+    classes: usize,
+    objectness: bool,
+    normalized: bool,
+}
+
+#[pymethods]
+impl YoloHead {
+    #[new]
+    #[pyo3(signature = (*, layout, classes, objectness, normalized))]
+    fn new(layout: &str, classes: usize, objectness: bool, normalized: bool) -> PyResult<Self> {
+        if classes == 0 {
+            return Err(PyValueError::new_err(
+                "a YOLO head needs at least one class",
+            ));
+        }
+        Ok(Self {
+            layout: parse("YOLO layout", layout, YOLO_LAYOUTS)?,
+            classes,
+            objectness,
+            normalized,
+        })
+    }
+
+    /// `(boxes, scores, classes)`: `[K, 4]` float32 corners `x0, y0, x1, y1`
+    /// in input pixels, `[K]` float32 and `[K]` int64, best first. `output`
+    /// is one image's C-contiguous float32 matrix (the batch axis dropped).
+    #[pyo3(signature = (output, *, input_width, input_height, min_score, iou_threshold, max_results))]
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::needless_pass_by_value,
+        reason = "mirrors the keyword-only Python signature; PyO3 extracts owned handles"
+    )]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        output: PyReadonlyArrayDyn<'py, f32>,
+        input_width: f32,
+        input_height: f32,
+        min_score: f32,
+        iou_threshold: f32,
+        max_results: usize,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let values = 4 + usize::from(self.objectness) + self.classes;
+        let data = output.as_slice().map_err(|_| not_contiguous())?;
+        let head = Head {
+            layout: self.layout,
+            anchors: data.len() / values,
+            classes: self.classes,
+            objectness: self.objectness,
+            normalized: self.normalized,
+            input_size: (input_width, input_height),
+        };
+        let selection = Selection {
+            min_score,
+            iou_threshold,
+            max_results,
+        };
+        let found = py.detach(|| guarded(|| yolo::decode(data, &head, &selection)))?;
+        found_arrays(py, &found)
+    }
+}
+
+const YOLO_LAYOUTS: &[(&str, yolo::Layout)] = &[
+    ("channels_first", yolo::Layout::ChannelsFirst),
+    ("anchors_first", yolo::Layout::AnchorsFirst),
+];
+
+#[cold]
+fn not_contiguous() -> PyErr {
+    PyValueError::new_err("the array must be C-contiguous")
+}
+
+/// Kept boxes as NumPy arrays: corners `[K, 4]`, scores `[K]`, classes `[K]` int64.
+fn found_arrays<'py>(
+    py: Python<'py>,
+    found: &[Found],
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let corners: Vec<f32> = found.iter().flat_map(|f| f.corners).collect();
+    let boxes = Array2::from_shape_vec((found.len(), 4), corners).map_err(Error::internal)?;
+    let scores: Array1<f32> = found.iter().map(|f| f.score).collect();
+    let classes: Array1<i64> = found.iter().map(|f| i64::from(f.class)).collect();
+    Ok((
+        boxes.into_pyarray(py).into_any(),
+        scores.into_pyarray(py).into_any(),
+        classes.into_pyarray(py).into_any(),
+    ))
+}
+
+/// Class-aware greedy non-maximum suppression, as `tf.image.non_max_suppression`
+/// decides it, per class: the indices kept (int64), best first. `boxes` is
+/// `[K, 4]` float32 opposite corners, `scores` `[K]` float32 (kept when at
+/// least `min_score`), `classes` `[K]` int64 or None (one class). The GIL is
+/// released.
+#[pyfunction]
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "PyO3 extracts owned array handles"
+)]
+#[pyo3(signature = (boxes, scores, classes, *, iou_threshold, max_results, min_score = f32::NEG_INFINITY))]
+fn nms<'py>(
+    py: Python<'py>,
+    boxes: PyReadonlyArray2<'py, f32>,
+    scores: PyReadonlyArray1<'py, f32>,
+    classes: Option<PyReadonlyArray1<'py, i64>>,
+    iou_threshold: f32,
+    max_results: usize,
+    min_score: f32,
+) -> PyResult<Bound<'py, PyAny>> {
+    let corners = boxes.as_slice().map_err(|_| not_contiguous())?;
+    let scores = scores.as_slice().map_err(|_| not_contiguous())?;
+    let classes = match &classes {
+        Some(c) => Some(c.as_slice().map_err(|_| not_contiguous())?),
+        None => None,
+    };
+    let count = scores.len();
+    if corners.len() != count * 4 || classes.is_some_and(|c| c.len() != count) {
+        return Err(PyValueError::new_err(
+            "boxes must be [K, 4] and scores and classes [K]",
+        ));
+    }
+    let kept = py.detach(|| {
+        let mut index = Vec::new();
+        let mut candidates = Vec::new();
+        for (i, (&score, four)) in scores.iter().zip(corners.chunks_exact(4)).enumerate() {
+            if score >= min_score {
+                index.push(i);
+                candidates.push(Candidate {
+                    corners: [four[0], four[1], four[2], four[3]],
+                    score,
+                    class: classes.map_or(0, |c| c[i]),
+                });
+            }
+        }
+        suppress(&candidates, iou_threshold, max_results)
+            .into_iter()
+            .map(|k| i64::try_from(index[k]).unwrap_or(i64::MAX))
+            .collect::<Array1<i64>>()
+    });
+    Ok(kept.into_pyarray(py).into_any())
 }
 
 /// Where one image went: its format, its size as stored and as displayed
@@ -353,7 +535,9 @@ fn panic_error(payload: &(dyn Any + Send)) -> Error {
 #[pymodule]
 mod _native {
     #[pymodule_export]
-    use super::{decode_full, probe_header, ImageInfo, Placement, Preprocessor, PyLimits};
+    use super::{
+        decode_full, nms, probe_header, ImageInfo, Placement, Preprocessor, PyLimits, YoloHead,
+    };
 }
 
 #[cfg(test)]

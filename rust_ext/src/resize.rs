@@ -32,6 +32,13 @@ pub enum ResizeMode {
         /// The shorter side after scaling; at least the output's larger side.
         shorter_side: u32,
     },
+    /// Scale uniformly so the longer side is at most the target's width (the
+    /// `max_side`), no padding: the output has the image's own aspect, and so
+    /// its own size ([`Target::for_image`]). Never enlarged unless `upscale`.
+    Fit {
+        /// Enlarge images smaller than `max_side` too.
+        upscale: bool,
+    },
 }
 
 /// The resampling filter; all are antialiased (widened when downscaling), as Pillow's.
@@ -69,6 +76,39 @@ pub struct Target {
     pub filter: Filter,
     /// Every channel of the letterbox padding.
     pub pad_value: u8,
+}
+
+impl Target {
+    /// The concrete target for an image of `width x height` displayed pixels:
+    /// for [`ResizeMode::Fit`], a stretch to the fitted size (aspect kept up
+    /// to rounding, each side at least 1); any other mode is its own target.
+    #[must_use]
+    pub fn for_image(&self, width: u32, height: u32) -> Self {
+        let ResizeMode::Fit { upscale } = self.mode else {
+            return *self;
+        };
+        let max_side = self.width.max(1);
+        let longer = width.max(height).max(1);
+        let mut scale = f64::from(max_side) / f64::from(longer);
+        if !upscale {
+            scale = scale.min(1.0);
+        }
+        let side = |extent: u32| {
+            let scaled = (f64::from(extent) * scale)
+                .round()
+                .clamp(1.0, f64::from(max_side));
+            // In 1..=max_side, so the cast is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let pixels = scaled as u32;
+            pixels
+        };
+        Self {
+            width: side(width),
+            height: side(height),
+            mode: ResizeMode::Stretch,
+            ..*self
+        }
+    }
 }
 
 /// Maps model-input coordinates to original-image coordinates (as displayed):
@@ -270,11 +310,15 @@ pub fn plan(width: u32, height: u32, target: &Target) -> Result<Plan, Error> {
     if width == 0 || height == 0 {
         return Err(Error::InvalidArgument("image has a zero side".into()));
     }
+    if let ResizeMode::Fit { .. } = target.mode {
+        return plan(width, height, &target.for_image(width, height));
+    }
     let (src_w, src_h) = (f64::from(width), f64::from(height));
     let (dst_w, dst_h) = (f64::from(target.width), f64::from(target.height));
     let (scale_x, scale_y) = (dst_w / src_w, dst_h / src_h);
     Ok(match target.mode {
-        ResizeMode::Stretch => Plan {
+        // Fit became a stretch to its own size above.
+        ResizeMode::Stretch | ResizeMode::Fit { .. } => Plan {
             transform: Transform {
                 scale_x,
                 scale_y,
@@ -397,6 +441,24 @@ mod tests {
             filter: Filter::Bilinear,
             pad_value: 114,
         }
+    }
+
+    #[test]
+    fn fit_keeps_the_aspect_and_never_enlarges_unless_asked() {
+        let fit = |upscale| target(1024, 1024, ResizeMode::Fit { upscale });
+        let sized = |t: Target| (t.width, t.height, t.mode);
+        let stretch = ResizeMode::Stretch;
+        assert_eq!(
+            sized(fit(false).for_image(4000, 3000)),
+            (1024, 768, stretch)
+        );
+        assert_eq!(sized(fit(false).for_image(900, 200)), (900, 200, stretch));
+        assert_eq!(sized(fit(true).for_image(512, 100)), (1024, 200, stretch));
+        assert_eq!(sized(fit(false).for_image(100_000, 3)), (1024, 1, stretch));
+        let plan = plan(3000, 2000, &fit(false)).unwrap();
+        assert_eq!(plan.transform.scale_x, 1024.0 / 3000.0);
+        assert_eq!(plan.transform.scale_y, 683.0 / 2000.0);
+        assert_eq!((plan.transform.pad_x, plan.transform.pad_y), (0.0, 0.0));
     }
 
     /// Plan, region and render for an upright image.

@@ -102,6 +102,14 @@ impl TensorData {
         }
     }
 
+    /// The whole tensor as one slot.
+    pub fn whole(&mut self) -> Slot<'_> {
+        match self {
+            Self::U8(v) => Slot::U8(v),
+            Self::F32(v) => Slot::F32(v),
+        }
+    }
+
     /// The tensor cut into `count` equal consecutive slots.
     pub fn slots(&mut self, count: usize) -> Vec<Slot<'_>> {
         let len = match self {
