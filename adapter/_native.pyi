@@ -1,11 +1,21 @@
-"""Image decode and resize for `adapter.imaging`; private, import that instead."""
+"""Image decode and resize for `adapter.imaging`, YOLO decoding and NMS for
+`adapter.postprocess`; private, import those instead."""
 
 from typing import final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ImageInfo", "Limits", "Placement", "Preprocessor", "decode", "probe"]
+__all__ = [
+    "ImageInfo",
+    "Limits",
+    "Placement",
+    "Preprocessor",
+    "YoloHead",
+    "decode",
+    "nms",
+    "probe",
+]
 
 @final
 class Limits:
@@ -89,6 +99,7 @@ class Preprocessor:
         scale: list[float],
         offset: list[float],
         limits: Limits,
+        upscale: bool = False,
     ) -> Preprocessor: ...
     def run(
         self, images: list[bytes]
@@ -99,6 +110,49 @@ class Preprocessor:
         or `(n, c, height, width)` and owns the Rust buffer; `items[i]` is the
         `Placement` of image `i` or its exception (its slot holds padding).
         """
+    def run_one(
+        self, data: bytes
+    ) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], Placement]:
+        """Decodes one image into an array of its own, `(1, height, width, c)` or
+        `(1, c, height, width)`: for `resize="fit"`, the image's fitted size.
+        Returns `(array, placement)`; a bad image raises its exception."""
+
+@final
+class YoloHead:
+    """A YOLO head's layout, built once per model: `decode` turns one image's
+    raw output into kept boxes, the GIL released, reading the buffer in place."""
+
+    def __new__(
+        cls, *, layout: str, classes: int, objectness: bool, normalized: bool
+    ) -> YoloHead: ...
+    def decode(
+        self,
+        output: npt.NDArray[np.float32],
+        *,
+        input_width: float,
+        input_height: float,
+        min_score: float,
+        iou_threshold: float,
+        max_results: int,
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """`(boxes, scores, classes)`: `[K, 4]` float32 corners `x0, y0, x1, y1`
+        in input pixels, `[K]` float32 and `[K]` int64, best first. `output`
+        is one image's C-contiguous float32 matrix (the batch axis dropped)."""
+
+def nms(
+    boxes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    classes: npt.NDArray[np.int64] | None,
+    *,
+    iou_threshold: float,
+    max_results: int,
+    min_score: float = ...,
+) -> npt.NDArray[np.int64]:
+    """Class-aware greedy non-maximum suppression, as `tf.image.non_max_suppression`
+    decides it, per class: the indices kept (int64), best first. `boxes` is
+    `[K, 4]` float32 opposite corners, `scores` `[K]` float32 (kept when at
+    least `min_score`), `classes` `[K]` int64 or None (one class). The GIL is
+    released."""
 
 def decode(
     data: bytes, background: tuple[int, int, int], limits: Limits

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -92,8 +93,11 @@ def draw_detections(
     _check_media_type(media_type)
     image = _upright(data, limits)
     style = _Style.for_size(*image.size)
-    draw = ImageDraw.Draw(image)
     ordered = sorted(detections, key=lambda detection: detection.score)
+    for detection in ordered:
+        if detection.mask is not None:
+            _tint(image, detection.mask.decode(), class_color(detection.class_id))
+    draw = ImageDraw.Draw(image)
     for detection in ordered:
         draw.rectangle(
             _pixel_rect(detection.box, image.size),
@@ -106,6 +110,18 @@ def draw_detections(
         text = f"{detection.label} {detection.score:.2f}"
         _caption(draw, text, (left, top), class_color(detection.class_id), style, image.size)
     return _encode(image, media_type)
+
+
+MASK_OPACITY = 0.45
+"""How much of a mask's class colour shows over the picture."""
+
+
+def _tint(image: Image.Image, mask: Any, color: RGB) -> None:
+    """Blend ``color`` translucently into ``image`` where ``mask`` (``[h, w]`` bool) is set."""
+    if mask.shape != (image.height, image.width) or not mask.any():
+        return
+    alpha = Image.fromarray((mask * round(255 * MASK_OPACITY)).astype("uint8"), mode="L")
+    image.paste(Image.new("RGB", image.size, color), (0, 0), alpha)
 
 
 def draw_classifications(

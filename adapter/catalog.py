@@ -9,6 +9,7 @@ backend failure is not cached, so the next need asks again.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable
 
@@ -45,6 +46,9 @@ def open_transport(address: BackendAddress, channel: ChannelSettings) -> Transpo
 
         return RestClient(address.target, tls=channel.tls)
     return GrpcClient(address.target, channel)
+
+
+log = logging.getLogger(__name__)
 
 
 class BackendPool:
@@ -93,7 +97,8 @@ class BackendPool:
         :func:`adapter.serving.channel.message_bytes`).
         """
         cap = self.settings.grpc_max_message_bytes
-        batch = self.settings.max_batch_images  # a batch request is one Predict
+        # A batch request is one Predict, unless the model takes one image per call.
+        batch = 1 if model.per_image else self.settings.max_batch_images
         outputs = [
             tensor_bytes(spec.dtype, spec.shape, batch=batch)
             for spec in model.output_specs.values()
@@ -115,7 +120,7 @@ class BackendPool:
         preprocessing = model.input.preprocessing
         width, height = preprocessing.size
         image = width * height * preprocessing.channels * _BYTES_PER_ITEM[preprocessing.dtype]
-        return image * self.settings.max_batch_images + 64
+        return image * (1 if model.per_image else self.settings.max_batch_images) + 64
 
 
 class Catalog:
@@ -129,6 +134,7 @@ class Catalog:
         self.pool = pool or BackendPool(settings)
         self._lock = threading.Lock()
         self._resolved: dict[str, Resolution] = {}
+        self._hints: dict[str, dict[str, None]] = {}
 
     def backend(self, entry: RegistryEntry) -> Backend:
         """The backend serving ``entry``."""
@@ -164,6 +170,20 @@ class Catalog:
             self.pool.size_limits(resolution)
         with self._lock:
             return self._resolved.setdefault(entry.name, resolution)
+
+    def hint(self, model: str, message: str) -> None:
+        """Note that the model's registry entry looks wrong (logged once per worker)."""
+        with self._lock:
+            hints = self._hints.setdefault(model, {})
+            if message in hints:
+                return
+            hints[message] = None
+        log.warning("model %s: registry hint: %s", model, message)
+
+    def hints(self, model: str) -> tuple[str, ...]:
+        """What this worker noticed about the model's registry entry, in order."""
+        with self._lock:
+            return tuple(self._hints.get(model, {}))
 
     def state(
         self,

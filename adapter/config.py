@@ -65,6 +65,7 @@ class Settings:
     max_image_side: int = _IMAGE_LIMITS.max_width
     grpc_max_message_bytes: int = 64 * 1024 * 1024
     max_batch_images: int = 16
+    predict_concurrency: int = 8  # per-image Predicts in flight per worker
     backend_policy: BackendPolicy = field(default_factory=BackendPolicy)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no key needed
     log_level: str = "INFO"
@@ -208,6 +209,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ADAPTER_GRPC_MAX_MESSAGE_BYTES", _APP.grpc_max_message_bytes, 4 * 2**20
         ),
         max_batch_images=_env_int(env, "ADAPTER_MAX_BATCH_IMAGES", _APP.max_batch_images, 1),
+        predict_concurrency=_env_int(
+            env, "ADAPTER_PREDICT_CONCURRENCY", _APP.predict_concurrency, 1
+        ),
         backend_policy=_backend_policy(env),
         api_keys=_api_keys(env),
         log_level=_log_level(env),

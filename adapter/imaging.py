@@ -59,11 +59,14 @@ __all__ = [
     "probe",
 ]
 
-ResizeMode = Literal["stretch", "letterbox", "crop", "resize_shorter_crop"]
+ResizeMode = Literal["stretch", "letterbox", "crop", "resize_shorter_crop", "fit"]
 """``"stretch"``: scale each axis to fill the output exactly (aspect ratio not kept).
 ``"letterbox"``: scale uniformly to fit, centre, pad the rest with ``pad_value``.
 ``"crop"``: scale uniformly to cover, keep the centre (crop to the output's aspect).
-``"resize_shorter_crop"``: scale the shorter side to ``shorter_side``, keep the centre."""
+``"resize_shorter_crop"``: scale the shorter side to ``shorter_side``, keep the centre.
+``"fit"``: scale uniformly so the longer side is at most ``max_side``, no padding:
+each image keeps its aspect and so gets its own size (never enlarged unless
+``upscale``); for models whose input takes any height and width."""
 
 Filter = Literal["bilinear", "area", "lanczos"]
 """Antialiased resampling: Pillow's ``BILINEAR``, ``BOX`` (area average, OpenCV's
@@ -268,10 +271,12 @@ def _per_channel(name: str, value: Channels, channels: int) -> tuple[float, ...]
 class Preprocessing:
     """How an image becomes a model input; validated on creation (``ValueError``).
 
-    - ``size``: output ``(width, height)``, each 1..16384.
+    - ``size``: output ``(width, height)``, each 1..16384; for ``"fit"``, the
+      bound ``(max_side, max_side)`` (:attr:`max_side`).
     - ``resize``: a :data:`ResizeMode` (default ``"stretch"``); ``shorter_side``
       is for ``"resize_shorter_crop"`` only, at least the larger output side,
-      by default ``round(max(size) * 256 / 224)`` (256 for 224).
+      by default ``round(max(size) * 256 / 224)`` (256 for 224). ``upscale``
+      is for ``"fit"`` only: enlarge images smaller than ``max_side`` too.
     - ``filter``: a :data:`Filter` (default ``"bilinear"``).
     - ``pad_value``: 0..255, every channel of the letterbox padding.
     - ``background``: RGB that transparent pixels are flattened onto (white).
@@ -287,6 +292,7 @@ class Preprocessing:
     filter: Filter = "bilinear"
     pad_value: int = 0
     shorter_side: int | None = None
+    upscale: bool = False
     background: tuple[int, int, int] = (255, 255, 255)
     color: Color = "rgb"
     layout: Layout = "nhwc"
@@ -324,6 +330,10 @@ class Preprocessing:
             shorter = _check_int("shorter_side", given, larger, 16 * MAX_OUTPUT_SIDE)
         elif self.shorter_side is not None:
             raise ValueError("shorter_side is only for resize='resize_shorter_crop'")
+        if resize == "fit" and width != height:
+            raise ValueError(f"resize='fit' takes size (max_side, max_side), got {size!r}")
+        if not isinstance(self.upscale, bool) or (self.upscale and resize != "fit"):
+            raise ValueError("upscale is True or False, and only for resize='fit'")
 
         channels = self.channels
         shift, scale, offset = self._normalization(dtype, channels)
@@ -365,6 +375,16 @@ class Preprocessing:
         scale = _per_channel("scale", 1.0 if self.scale is None else self.scale, channels)
         offset = _per_channel("offset", 0.0 if self.offset is None else self.offset, channels)
         return (0.0,) * channels, scale, offset
+
+    @property
+    def max_side(self) -> int:
+        """The longest output side: ``max(size)``; for ``"fit"`` the bound of each image."""
+        return max(self.size)
+
+    @property
+    def fixed_size(self) -> bool:
+        """Whether every image becomes a tensor of ``size`` (all but ``"fit"``)."""
+        return self.resize != "fit"
 
     @property
     def channels(self) -> int:
@@ -410,22 +430,38 @@ class Preprocessor:
             height,
             **self.preprocessing._native_args,  # type: ignore[arg-type]  # validated
             limits=_compiled_limits(self.limits),
+            upscale=self.preprocessing.upscale,
         )
         object.__setattr__(self, "_compiled", compiled)
 
     def run(self, data: bytes) -> ImageTensor:
-        """Decodes ``data`` into one tensor; raises the :class:`ImageError` if it fails."""
-        array, (item,) = self._compiled.run([_as_bytes(data)])
-        if isinstance(item, BaseException):
-            raise item
-        return ImageTensor._placed(array[0], item)
+        """Decodes ``data`` into one tensor; raises the :class:`ImageError` if it fails.
+
+        For ``"fit"`` the tensor has the image's own fitted size.
+        """
+        array, placement = self._compiled.run_one(_as_bytes(data))
+        return ImageTensor._placed(array[0], placement)
+
+    def run_each(self, images: Sequence[bytes]) -> list[ImageTensor | ImageError]:
+        """Decodes each image into a tensor of its own (any resize mode, ``"fit"`` too):
+        its :class:`ImageTensor`, or the :class:`ImageError` it failed with."""
+        results: list[ImageTensor | ImageError] = []
+        for data in images:
+            try:
+                results.append(self.run(data))
+            except ImageError as exc:
+                results.append(exc)
+        return results
 
     def run_batch(self, images: Sequence[bytes]) -> Batch:
         """Decodes ``images`` into one ``(n, *shape)`` array; per-image failures are
-        reported in :attr:`Batch.items` (``ValueError`` for an empty batch)."""
+        reported in :attr:`Batch.items` (``ValueError`` for an empty batch, or
+        for ``"fit"``, which sizes each image: use :meth:`run_each`)."""
         payloads = [_as_bytes(data) for data in images]
         if not payloads:
             raise ValueError("images must not be empty")
+        if not self.preprocessing.fixed_size:
+            raise ValueError("resize='fit' gives each image its own size: use run_each")
         array, results = self._compiled.run(payloads)
         items = tuple(
             result if isinstance(result, BaseException) else ImageTensor._placed(array[i], result)

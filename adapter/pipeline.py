@@ -1,19 +1,28 @@
-"""Images -> one input tensor -> one Predict -> a result per image; no HTTP in here.
+"""Images -> input tensors -> Predict -> a result per image; no HTTP in here.
 
 The pipeline owns the order of work and the time spent in each step; the
-steps themselves live in :mod:`adapter.imaging`, :mod:`adapter.serving` and
-:mod:`adapter.mapping`. It takes a :class:`~adapter.resolution.ResolvedModel`,
-so every field it reads is known, and answers a
-:class:`~adapter.results.BatchResult`: one slot per image (its result, or why
-it has none) and the request's timings.
+steps themselves live in :mod:`adapter.imaging`, :mod:`adapter.serving`,
+:mod:`adapter.postprocess` and :mod:`adapter.mapping`. It takes a
+:class:`~adapter.resolution.ResolvedModel`, so every field it reads is known,
+and answers a :class:`~adapter.results.BatchResult`: one slot per image (its
+result, or why it has none) and the request's timings.
+
+A batch is one Predict, unless the model takes one image per call (its
+signature fixes a batch of 1, or each image goes at its own size, ``resize:
+fit``): then each image is its own Predict, sent concurrently (at most
+``ADAPTER_PREDICT_CONCURRENCY`` per worker) within the request's deadline,
+the answers kept in request order.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +32,14 @@ import numpy.typing as npt
 from adapter import imaging
 from adapter.catalog import Catalog
 from adapter.exceptions import BackendError, BackendRejected, InvalidOption, ModelRejectedImage
-from adapter.mapping.classification import DEFAULT_TOP_K, map_classification
-from adapter.mapping.detection import DetectionOptions, Frame, map_detections
+from adapter.mapping.classification import (
+    DEFAULT_MULTI_LABEL_MIN_SCORE,
+    DEFAULT_TOP_K,
+    activate,
+    map_classification,
+    probability_hint,
+)
+from adapter.mapping.detection import DetectionOptions, Frame, map_detections, map_yolo
 from adapter.registry import RegistryEntry
 from adapter.resolution import BytesInput, ResolvedModel
 from adapter.results import (
@@ -51,10 +66,13 @@ _REJECTED = "The model could not decode this image."
 
 @dataclass(frozen=True)
 class ClassifyOptions:
-    """What to return: the ``top_k`` best classes (default 5), of the ``labels`` named."""
+    """What to return: the ``top_k`` best classes (default: 5, or every class for
+    multi-label models), of the ``labels`` named, at least ``min_score`` probable
+    (default: 0.5 for multi-label models, else 0)."""
 
-    top_k: int = DEFAULT_TOP_K
+    top_k: int | None = None
     labels: frozenset[str] | None = None
+    min_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,17 +93,20 @@ class _Identity:
 
 @dataclass(frozen=True)
 class _Decoded:
-    """An image ready for the model: its geometry, and its row in the batch tensor."""
+    """An image ready for the model: its geometry, and where its row is: the
+    ``row`` of the ``call``-th Predict."""
 
     frame: Frame
+    call: int
     row: int
 
 
 @dataclass(frozen=True)
 class _Inputs:
-    """The batch tensor (a row per decoded image, None if none did), and each image's state."""
+    """One tensor per Predict (a row per decoded image; none if no image decoded),
+    and each image's state."""
 
-    tensor: npt.NDArray[Any] | None
+    tensors: list[npt.NDArray[Any]]
     images: list[_Decoded | ImageFailure]
 
 
@@ -127,10 +148,16 @@ def servable(entry: RegistryEntry, version: str | None) -> ModelRef:
 
 
 class Pipeline:
-    """Runs batches of images through resolved models, on the catalog's backends."""
+    """Runs batches of images through resolved models, on the catalog's backends.
 
-    def __init__(self, catalog: Catalog) -> None:
+    ``concurrency`` bounds the per-image Predicts in flight in this worker.
+    """
+
+    def __init__(self, catalog: Catalog, concurrency: int = 8) -> None:
         self.catalog = catalog
+        self.concurrency = concurrency
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     def detect(
         self,
@@ -140,18 +167,32 @@ class Pipeline:
         options: DetectionOptions,
         call: Call,
     ) -> BatchResult[DetectResult]:
-        """Detect objects in each encoded image, as one Predict to ``ref``."""
+        """Detect objects in each encoded image."""
+        roles = set(model.outputs) - ({"masks"} if not options.masks else set())
+        head = model.head
 
         def detections(frame: Frame, outputs: Outputs) -> DetectResult:
-            found = map_detections(
-                *_detection_outputs(model, outputs),
-                frame=frame,
-                labels=model.labels,
-                options=options,
-            )
+            if head is not None:
+                kept = head.decode(
+                    _output(model, outputs, "predictions")[0],
+                    input_size=(frame.input_width, frame.input_height),
+                    min_score=options.min_score,
+                    iou_threshold=model.entry.nms_iou,
+                    max_results=options.max_results,
+                )
+                found = map_yolo(kept, frame=frame, labels=model.labels, options=options)
+            else:
+                masks = _output(model, outputs, "masks")[0] if "masks" in roles else None
+                found = map_detections(
+                    *_detection_outputs(model, outputs),
+                    frame=frame,
+                    labels=model.labels,
+                    options=options,
+                    masks=masks,
+                )
             return DetectResult(_image_size(frame), found)
 
-        return self._run(model, ref, images, call, detections)
+        return self._run(model, ref, images, call, detections, roles)
 
     def classify(
         self,
@@ -161,19 +202,33 @@ class Pipeline:
         options: ClassifyOptions,
         call: Call,
     ) -> BatchResult[ClassifyResult]:
-        """Classify each encoded image, as one Predict to ``ref``."""
+        """Classify each encoded image."""
+        activation = model.entry.activation
+        multi_label = activation == "sigmoid"
+        min_score = options.min_score
+        if min_score is None:
+            min_score = DEFAULT_MULTI_LABEL_MIN_SCORE if multi_label else 0.0
+        top_k = options.top_k
+        if top_k is None and not multi_label:
+            top_k = DEFAULT_TOP_K
 
         def classes(frame: Frame, outputs: Outputs) -> ClassifyResult:
+            raw = _output(model, outputs, "probabilities")[0]
+            if activation == "none":
+                hint = probability_hint(raw)
+                if hint is not None:
+                    self.catalog.hint(model.name, hint)
             found = map_classification(
-                _output(model, outputs, "probabilities")[0],
+                activate(raw, activation),
                 labels=model.labels,
-                top_k=options.top_k,
+                top_k=top_k,
                 background_class=model.entry.background_class,
                 only=options.labels,
+                min_score=min_score,
             )
             return ClassifyResult(_image_size(frame), found)
 
-        return self._run(model, ref, images, call, classes)
+        return self._run(model, ref, images, call, classes, set(model.outputs))
 
     def _run(
         self,
@@ -182,17 +237,19 @@ class Pipeline:
         images: Sequence[bytes],
         call: Call,
         mapping: Callable[[Frame, Outputs], R],
+        roles: set[str],
     ) -> BatchResult[R]:
-        """Decode, predict once, map each image: the batch's slots and the request's timings.
+        """Decode, predict, map each image: the batch's slots and the request's timings.
 
         An image that fails to decode (or that a bytes model rejects) gets a
         :class:`~adapter.results.Failed` slot; a backend failure raises, as it
-        fails them all.
+        fails them all. Only the outputs of ``roles`` are asked for.
         """
         start = time.perf_counter()
         inputs = self._inputs(model, images)
         decoded = time.perf_counter()
-        version, answers = self._predict(model, ref, inputs.tensor, call)
+        output_filter = sorted({model.outputs[role] for role in roles})
+        version, answers = self._predict(model, ref, inputs.tensors, call, output_filter)
         predicted = time.perf_counter()
         slots = [_slot(image, answers, mapping) for image in inputs.images]
         timings = Timings(
@@ -203,13 +260,16 @@ class Pipeline:
         return BatchResult(model.name, version, tuple(slots), timings)
 
     def _inputs(self, model: ResolvedModel, images: Sequence[bytes]) -> _Inputs:
-        """The decoded images' rows as one batch tensor, and each image's frame or failure."""
+        """The decoded images as one tensor per Predict, and each image's frame or failure."""
         if isinstance(model.input, BytesInput):
             frames = [self._probe(data) for data in images]
             originals = [data for data, frame in zip(images, frames, strict=True)
                          if isinstance(frame, Frame)]  # fmt: skip
-            tensor = np.array(originals, dtype=object)
-        else:
+            if model.per_image:
+                tensors = [np.array([data], dtype=object) for data in originals]
+            else:
+                tensors = [np.array(originals, dtype=object)] if originals else []
+        elif model.input.preprocessing.fixed_size:
             batch = model.input.preprocessor.run_batch(images)
             width, height = model.input.preprocessing.size
             frames = [
@@ -218,17 +278,24 @@ class Pipeline:
                 for item in batch.items
             ]  # fmt: skip
             good = [i for i, frame in enumerate(frames) if isinstance(frame, Frame)]
-            # A failed image's slot holds padding: send only the rows that decoded.
-            tensor = batch.array if len(good) == len(frames) else batch.array[good]
-        decoded: list[_Decoded | ImageFailure] = []
-        rows = 0
-        for frame in frames:
-            if isinstance(frame, Frame):
-                decoded.append(_Decoded(frame, rows))
-                rows += 1
+            if model.per_image:
+                tensors = [batch.array[i : i + 1] for i in good]
+            elif good:
+                # A failed image's slot holds padding: send only the rows that decoded.
+                tensors = [batch.array if len(good) == len(frames) else batch.array[good]]
             else:
-                decoded.append(frame)
-        return _Inputs(tensor if rows else None, decoded)
+                tensors = []
+        else:  # each image at its own size
+            layout = model.input.preprocessing.layout
+            each = model.input.preprocessor.run_each(images)
+            frames = [
+                item if isinstance(item, imaging.ImageError) else _own_frame(item, layout)
+                for item in each
+            ]
+            tensors = [
+                item.array[None] for item in each if not isinstance(item, imaging.ImageError)
+            ]
+        return _Inputs(tensors, _placed(frames, one_per_call=model.per_image))
 
     def _probe(self, data: bytes) -> Frame | ImageFailure:
         """A bytes model's image frame, from a header check; the model decodes the rest."""
@@ -239,13 +306,54 @@ class Pipeline:
         return Frame(info.width, info.height, info.width, info.height, _Identity())
 
     def _predict(
-        self, model: ResolvedModel, ref: ModelRef, tensor: npt.NDArray[Any] | None, call: Call
+        self,
+        model: ResolvedModel,
+        ref: ModelRef,
+        tensors: list[npt.NDArray[Any]],
+        call: Call,
+        output_filter: list[str],
+    ) -> tuple[int | None, list[list[Outputs | ImageFailure]]]:
+        """The version that answered, and per Predict each row's outputs (or why it has none).
+
+        Several Predicts run concurrently; the first backend failure is raised
+        once all have ended (each has the request's deadline).
+        """
+        if len(tensors) <= 1:
+            answers = [self._predict_call(model, ref, t, call, output_filter) for t in tensors]
+        else:
+            executor = self._pool()
+            futures = [
+                executor.submit(
+                    contextvars.copy_context().run,
+                    self._predict_call, model, ref, tensor, call, output_filter,
+                )
+                for tensor in tensors
+            ]  # fmt: skip
+            answers = [future.result() for future in futures]
+        versions = [version for version, _ in answers if version is not None]
+        return (versions[0] if versions else None), [rows for _, rows in answers]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The worker's executor for concurrent Predicts, made on first use (after fork)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.concurrency, thread_name_prefix="predict"
+                )
+            return self._executor
+
+    def _predict_call(
+        self,
+        model: ResolvedModel,
+        ref: ModelRef,
+        tensor: npt.NDArray[Any],
+        call: Call,
+        output_filter: list[str],
     ) -> tuple[int | None, list[Outputs | ImageFailure]]:
-        """The version that answered, and each row's outputs (or why it has none), in order."""
-        if tensor is None:
-            return None, []
+        """One Predict of ``tensor``'s rows; a bytes model that rejects the batch is asked
+        image by image, to tell which of the files it cannot decode."""
         try:
-            version, rows = self._predict_rows(model, ref, tensor, call)
+            version, rows = self._predict_rows(model, ref, tensor, call, output_filter)
         except BackendRejected:
             if not isinstance(model.input, BytesInput):
                 raise
@@ -259,7 +367,9 @@ class Pipeline:
         answers = []
         for row in range(len(tensor)):
             try:
-                version, (outputs,) = self._predict_rows(model, ref, tensor[row : row + 1], call)
+                version, (outputs,) = self._predict_rows(
+                    model, ref, tensor[row : row + 1], call, output_filter
+                )
             except BackendRejected:
                 answers.append(ModelRejectedImage(_REJECTED))
             else:
@@ -267,28 +377,55 @@ class Pipeline:
         return version, answers
 
     def _predict_rows(
-        self, model: ResolvedModel, ref: ModelRef, tensor: npt.NDArray[Any], call: Call
+        self,
+        model: ResolvedModel,
+        ref: ModelRef,
+        tensor: npt.NDArray[Any],
+        call: Call,
+        output_filter: list[str],
     ) -> tuple[int | None, list[Outputs]]:
         """One Predict for every row of ``tensor``; each row's outputs (a one-row slice)."""
         prediction = self.catalog.backend(model.entry).predict(
             ref,
             {model.input.tensor: tensor},
-            output_filter=sorted(set(model.outputs.values())),
+            output_filter=output_filter,
             deadline=call.deadline,
             version_requested=ref is not model.entry.serving,
         )
         return prediction.model_version, _rows(model, prediction.outputs, len(tensor))
 
 
+def _own_frame(item: imaging.ImageTensor, layout: str) -> Frame:
+    """The frame of an image sent at its own size: the input is the tensor's size."""
+    height, width = item.array.shape[1:3] if layout == "nchw" else item.array.shape[:2]
+    return Frame(item.width, item.height, int(width), int(height), item.transform)
+
+
+def _placed(
+    frames: list[Frame | ImageFailure], *, one_per_call: bool
+) -> list[_Decoded | ImageFailure]:
+    """Each decoded image's Predict and row: one Predict per image, or all in one."""
+    images: list[_Decoded | ImageFailure] = []
+    decoded = 0
+    for frame in frames:
+        if isinstance(frame, Frame):
+            call, row = (decoded, 0) if one_per_call else (0, decoded)
+            images.append(_Decoded(frame, call, row))
+            decoded += 1
+        else:
+            images.append(frame)
+    return images
+
+
 def _slot(
     image: _Decoded | ImageFailure,
-    answers: Sequence[Outputs | ImageFailure],
+    answers: Sequence[Sequence[Outputs | ImageFailure]],
     mapping: Callable[[Frame, Outputs], R],
 ) -> Mapped[R] | Failed:
     """One image's slot: its outputs mapped (and timed), or why it has none."""
     if not isinstance(image, _Decoded):
         return Failed(image)
-    answer = answers[image.row]
+    answer = answers[image.call][image.row]
     if not isinstance(answer, Mapping):
         return Failed(answer)
     start = time.perf_counter()

@@ -20,8 +20,8 @@ from marshmallow import ValidationError
 
 from adapter.exceptions import ConfigError
 from adapter.imaging import DType, Preprocessing
-from adapter.mapping.labels import LabelMap
-from adapter.schemas.registry import REGISTRY_SCHEMA
+from adapter.mapping.labels import LabelFileError, LabelMap
+from adapter.schemas.registry import DEFAULT_MAX_SIDE, DEFAULT_NMS_IOU, REGISTRY_SCHEMA
 from adapter.serving.channel import validate_target
 from adapter.serving.servable import ModelRef
 
@@ -38,8 +38,10 @@ class InputEntry:
     ``tensor``, ``encoding``, ``dtype`` and ``size`` are None where the
     registry left them to the model's signature. ``options`` are the
     resize and normalization fields as :class:`~adapter.imaging.Preprocessing`
-    keywords; ``preprocessing`` is built (and so validated at start) when the
-    registry gives both ``size`` and ``dtype``.
+    keywords, ``resize`` and ``pad_value`` None where left to the model
+    (:func:`input_options`); ``preprocessing`` is built (and so validated at
+    start) when the registry gives both ``size`` and ``dtype``. ``max_side``
+    bounds ``resize: fit`` (None: the default, 1024).
     """
 
     tensor: str | None = None
@@ -48,6 +50,7 @@ class InputEntry:
     size: tuple[int, int] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     preprocessing: Preprocessing | None = None
+    max_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,11 @@ class RegistryEntry:
     description: str = ""
     allow_versions: tuple[int, ...] = ()
     allow_labels: tuple[str, ...] = ()
+    format: str | None = None
+    yolo_objectness: bool | None = None
+    yolo_boxes: str = "pixels"
+    nms_iou: float = DEFAULT_NMS_IOU
+    activation: str = "none"
 
     @property
     def label_names(self) -> list[str]:
@@ -130,6 +138,7 @@ def load_registry(
 
 _PREPROCESSING_KEYS = (
     "resize",
+    "upscale",
     "shorter_side",
     "filter",
     "pad_value",
@@ -157,23 +166,60 @@ def preprocessing_options(spec: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
+YOLO_PAD_VALUE = 114
+"""The grey ultralytics pads its letterbox with."""
+
+
+def input_options(
+    options: Mapping[str, Any], *, open_size: bool, yolo: bool, dtype: str
+) -> dict[str, Any]:
+    """The registry's input options with what it left to the model filled in.
+
+    ``resize``: ``fit`` when the signature leaves height and width open
+    (``open_size``), ``letterbox`` for a YOLO head, else ``stretch``.
+    ``pad_value``: 114 for YOLO, else 0. A YOLO head's float32 input takes
+    ``0..1`` (``scale: 1/255``) unless the registry normalizes it otherwise.
+    """
+    completed = dict(options)
+    if completed["resize"] is None:
+        completed["resize"] = "fit" if open_size else "letterbox" if yolo else "stretch"
+    if completed["pad_value"] is None:
+        completed["pad_value"] = YOLO_PAD_VALUE if yolo else 0
+    normalized = any(completed[key] is not None for key in ("mean", "std", "scale", "offset"))
+    if yolo and dtype == "float32" and not normalized:
+        completed["scale"] = 1 / 255
+    return completed
+
+
 def build_preprocessing(
-    name: str, size: tuple[int, int], dtype: str, options: Mapping[str, Any]
+    name: str,
+    size: tuple[int, int] | None,
+    dtype: str,
+    options: Mapping[str, Any],
+    max_side: int | None = None,
 ) -> Preprocessing:
-    """A validated :class:`Preprocessing`; ConfigError naming the model otherwise."""
+    """A validated :class:`Preprocessing` (``options`` completed by :func:`input_options`);
+    ConfigError naming the model otherwise. ``resize: fit`` takes ``max_side``, not ``size``."""
+    if options["resize"] == "fit":
+        side = max_side or DEFAULT_MAX_SIDE
+        size = (side, side)
+    if size is None:
+        raise ConfigError(f"model {name}: input: no size")
     try:
         return Preprocessing(size, dtype=cast(DType, dtype), **options)
     except ValueError as exc:
         raise ConfigError(f"model {name}: input: {exc}") from None
 
 
-def _input_entry(name: str, spec: dict[str, Any]) -> InputEntry:
+def _input_entry(name: str, spec: dict[str, Any], *, yolo: bool) -> InputEntry:
     size = (spec["size"][0], spec["size"][1]) if spec["size"] is not None else None
     options = preprocessing_options(spec)
     encoding, dtype = spec["encoding"], spec["dtype"]
     preprocessing = None
-    if encoding != "bytes" and size is not None and dtype is not None:
-        preprocessing = build_preprocessing(name, size, dtype, options)
+    fit = options["resize"] == "fit"
+    if encoding != "bytes" and (size is not None or fit) and dtype is not None:
+        completed = input_options(options, open_size=fit, yolo=yolo, dtype=dtype)
+        preprocessing = build_preprocessing(name, size, dtype, completed, spec["max_side"])
         encoding = "tensor"
     return InputEntry(
         tensor=spec["tensor"],
@@ -182,6 +228,7 @@ def _input_entry(name: str, spec: dict[str, Any]) -> InputEntry:
         size=size,
         options=options,
         preprocessing=preprocessing,
+        max_side=spec["max_side"],
     )
 
 
@@ -195,6 +242,8 @@ def _labels(name: str, entry: dict[str, Any], base: Path) -> LabelMap:
         raise ConfigError(
             f"model {name}: cannot read labels {label_path}: {exc.strerror}"
         ) from None
+    except LabelFileError as exc:
+        raise ConfigError(f"model {name}: labels {label_path} {exc}") from None
 
 
 def _entry(
@@ -217,7 +266,7 @@ def _entry(
             version=serving["version"],
             version_label=serving["version_label"],
         ),
-        input=_input_entry(name, entry["input"]),
+        input=_input_entry(name, entry["input"], yolo=entry["format"] == "yolo"),
         outputs=dict(entry["outputs"]),
         backend=BackendAddress(transport, target),
         labels=_labels(name, entry, base),
@@ -226,4 +275,9 @@ def _entry(
         description=entry["description"],
         allow_versions=tuple(serving["allow_versions"]),
         allow_labels=tuple(serving["allow_labels"]),
+        format=entry["format"],
+        yolo_objectness=entry["yolo_objectness"],
+        yolo_boxes=entry["yolo_boxes"],
+        nms_iou=entry["nms_iou"],
+        activation=entry["activation"],
     )

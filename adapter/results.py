@@ -119,15 +119,23 @@ class InputDescription:
     resize: str | None = None
     color: str | None = None
     layout: str | None = None
+    max_side: int | None = None
 
 
 @dataclass(frozen=True)
 class ModelDescription:
-    """One model as ``GET /v1/models`` shows it: registry facts, input, live state."""
+    """One model as ``GET /v1/models`` shows it: registry facts, input, live state.
+
+    ``output_format`` is the resolved one (``tf_od_api``, ``yolo``,
+    ``classification``; None until resolved); ``hints`` what the worker noticed
+    about the registry entry (outputs that are not what it says).
+    """
 
     entry: RegistryEntry
     input: InputDescription
     state: ModelState
+    output_format: str | None = None
+    hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class Service:
         self.settings = settings
         self.limits = settings.image_limits
         self.catalog = Catalog(settings, self.limits, pool)
-        self.pipeline = Pipeline(self.catalog)
+        self.pipeline = Pipeline(self.catalog, settings.predict_concurrency)
 
     def entry(self, name: str, task: str | None = None) -> RegistryEntry:
         """The registry entry ``name`` (no backend call); :class:`UnknownModel` or
@@ -100,7 +100,14 @@ class Service:
         self, entry: RegistryEntry, servables: dict[tuple[BackendAddress, ModelRef], ModelState]
     ) -> ModelDescription:
         state = self.catalog.state(entry, servables)  # resolves the signature when it can
-        return ModelDescription(entry, _input(entry, self.catalog.cached(entry)), state)
+        resolved = self.catalog.cached(entry)
+        return ModelDescription(
+            entry,
+            _input(entry, resolved),
+            state,
+            output_format=None if resolved is None else resolved.format,
+            hints=self.catalog.hints(entry.name),
+        )
 
 
 def _input(entry: RegistryEntry, model: ResolvedModel | None) -> InputDescription:
@@ -116,4 +123,8 @@ def _input(entry: RegistryEntry, model: ResolvedModel | None) -> InputDescriptio
         return InputDescription("bytes", "string")
     else:
         prep = model.input.preprocessing
-    return InputDescription("tensor", prep.dtype, prep.size, prep.resize, prep.color, prep.layout)
+    size = prep.size if prep.fixed_size else None
+    max_side = None if prep.fixed_size else prep.max_side
+    return InputDescription(
+        "tensor", prep.dtype, size, prep.resize, prep.color, prep.layout, max_side
+    )

@@ -96,9 +96,13 @@ def _json(upload: Upload, answer: Answer) -> Response:
 
 def _result(answer: Answer, slot: Mapped[DetectResult] | Mapped[ClassifyResult]) -> dict[str, Any]:
     """One image's JSON: the model that answered, the image, its findings, its timings."""
+    findings = dataclasses.asdict(slot.result)
+    for detection in findings.get("detections", ()):
+        if detection["mask"] is None:  # only asked-for masks are shown
+            del detection["mask"]
     return {
         "model": {"name": answer.model, "version": answer.version},
-        **dataclasses.asdict(slot.result),
+        **findings,
         "timings_ms": _ms(dataclasses.replace(answer.timings, mapping_s=slot.mapping_s)),
     }
 

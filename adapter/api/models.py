@@ -25,10 +25,28 @@ def describe(model: ModelDescription) -> dict[str, Any]:
         "input": _describe_input(model.input),
         "labels": entry.label_names,
         "serving": {"version": state.version, "state": state.state, "ready": state.ready},
+        "output": _describe_output(model),
+        "hints": list(model.hints),
     }
 
 
+def _describe_output(model: ModelDescription) -> dict[str, Any]:
+    """How the outputs are read: the format (once resolved) and its options."""
+    entry = model.entry
+    if entry.task == "classification":
+        return {"format": "classification", "activation": entry.activation,
+                "multi_label": entry.activation == "sigmoid"}  # fmt: skip
+    output_format = model.output_format or entry.format
+    described: dict[str, Any] = {"format": output_format}
+    if output_format == "yolo":
+        described["nms_iou"] = entry.nms_iou
+    return described
+
+
 def _describe_input(spec: InputDescription) -> dict[str, Any]:
+    if spec.resize == "fit":
+        return {"encoding": spec.encoding, "dtype": spec.dtype, "size": None, "resize": "fit",
+                "max_side": spec.max_side, "color": spec.color, "layout": spec.layout}  # fmt: skip
     if spec.size is None:
         return {"encoding": spec.encoding, "dtype": spec.dtype, "size": None, "resize": None}
     return {

@@ -16,7 +16,6 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from adapter.mapping.classification import DEFAULT_TOP_K
 from adapter.mapping.detection import DEFAULT_MAX_RESULTS, DEFAULT_MIN_SCORE
 
 MAX_RESULTS_LIMIT = 100
@@ -96,7 +95,10 @@ class ServingOptionsSchema(Schema):
 
 
 class DetectOptionsSchema(ServingOptionsSchema):
-    """``min_score`` in [0, 1] (default 0.5), ``max_results`` in [1, 100] (default 100)."""
+    """``min_score`` in [0, 1] (default 0.5), ``max_results`` in [1, 100] (default 100),
+    ``masks`` (default false): each detection's mask, for models with a masks output."""
+
+    masks = fields.Boolean(load_default=False)
 
     min_score = fields.Float(
         load_default=DEFAULT_MIN_SCORE, validate=validate.Range(min=0.0, max=1.0)
@@ -107,11 +109,13 @@ class DetectOptionsSchema(ServingOptionsSchema):
 
 
 class ClassifyOptionsSchema(ServingOptionsSchema):
-    """``top_k`` in [1, 100] (default 5): how many classes to return."""
+    """``top_k`` in [1, 100]: how many classes to return (default 5; every class at or
+    above ``min_score`` for multi-label models); ``min_score`` in [0, 1]: the least
+    probability returned (default 0.5 for multi-label models, else 0)."""
 
-    top_k = fields.Integer(
-        load_default=DEFAULT_TOP_K, validate=validate.Range(min=1, max=TOP_K_LIMIT)
-    )
+    min_score = fields.Float(load_default=None, validate=validate.Range(min=0.0, max=1.0))
+
+    top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=TOP_K_LIMIT))
 
 
 class ImageSchema(Schema):
@@ -164,14 +168,16 @@ class DetectBodySchema(_ImagesBody, DetectOptionsSchema):
         load_default=DEFAULT_MAX_RESULTS,
         validate=validate.Range(min=1, max=MAX_RESULTS_LIMIT),
     )
+    masks = fields.Boolean(truthy={True}, falsy={False}, load_default=False)
 
 
 class ClassifyBodySchema(_ImagesBody, ClassifyOptionsSchema):
     """A classify request as JSON: the image(s) and the classify options."""
 
     top_k = fields.Integer(
-        strict=True, load_default=DEFAULT_TOP_K, validate=validate.Range(min=1, max=TOP_K_LIMIT)
+        strict=True, load_default=None, validate=validate.Range(min=1, max=TOP_K_LIMIT)
     )
+    min_score = JsonNumber(load_default=None, validate=validate.Range(min=0.0, max=1.0))
 
 
 DETECT_OPTIONS = DetectOptionsSchema()

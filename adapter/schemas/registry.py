@@ -8,33 +8,55 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 TASKS = ("detection", "classification")
-RESIZE_MODES = ("stretch", "letterbox", "crop", "resize_shorter_crop")
+RESIZE_MODES = ("stretch", "letterbox", "crop", "resize_shorter_crop", "fit")
 FILTERS = ("bilinear", "area", "lanczos")
 COLORS = ("rgb", "bgr", "gray")
 LAYOUTS = ("nhwc", "nchw")
 INPUT_DTYPES = ("uint8", "float32")
 TRANSPORTS = ("grpc", "rest")
 ENCODINGS = ("tensor", "bytes")
-# Output roles each task's mapper reads; "required" ones must be configured.
+DETECTION_FORMATS = ("tf_od_api", "yolo")
+ACTIVATIONS = ("none", "softmax", "sigmoid")
+YOLO_BOXES = ("pixels", "normalized")
+# Output roles each output format's mapper reads, "required" and "optional";
+# classification has one format, "classification".
 OUTPUT_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
-    "detection": {"required": ("boxes", "classes", "scores"), "optional": ("count",)},
+    "tf_od_api": {"required": ("boxes", "classes", "scores"), "optional": ("count", "masks")},
+    "yolo": {"required": ("predictions",), "optional": ()},
     "classification": {"required": ("probabilities",), "optional": ("classes",)},
+}
+TASK_FORMATS: dict[str, tuple[str, ...]] = {
+    "detection": DETECTION_FORMATS,
+    "classification": ("classification",),
 }
 # The names TF's Object Detection API and the ResNet/ImageNet signatures use:
 # an output role left out of the registry is looked up under these.
 CONVENTIONAL_OUTPUTS: dict[str, dict[str, str]] = {
-    "detection": {
+    "tf_od_api": {
         "boxes": "detection_boxes",
         "classes": "detection_classes",
         "scores": "detection_scores",
         "count": "num_detections",
+        "masks": "detection_masks",
     },
+    "yolo": {},
     "classification": {"probabilities": "probabilities", "classes": "classes"},
 }
 MAX_INPUT_SIDE = 16384
+DEFAULT_MAX_SIDE = 1024
+"""``resize: fit``'s longest side when the registry gives no ``max_side``."""
+DEFAULT_NMS_IOU = 0.45
 
 
 class ServingSchema(Schema):
@@ -89,12 +111,18 @@ class InputSchema(Schema):
         validate=validate.Length(equal=2),
         load_default=None,
     )
-    resize = fields.String(load_default="stretch", validate=validate.OneOf(RESIZE_MODES))
+    # Left out: fit when the signature's height and width are open, letterbox
+    # for YOLO, else stretch (adapter.resolution decides, from the signature).
+    resize = fields.String(load_default=None, validate=validate.OneOf(RESIZE_MODES))
+    # fit: the longest side sent (default 1024), and whether to enlarge too.
+    max_side = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INPUT_SIDE))
+    upscale = fields.Boolean(load_default=False)
     shorter_side = fields.Integer(
         load_default=None, validate=validate.Range(min=1, max=16 * MAX_INPUT_SIDE)
     )
     filter = fields.String(load_default="bilinear", validate=validate.OneOf(FILTERS))
-    pad_value = fields.Integer(load_default=0, validate=validate.Range(min=0, max=255))
+    # Left out: 114 for YOLO (as ultralytics pads), else 0.
+    pad_value = fields.Integer(load_default=None, validate=validate.Range(min=0, max=255))
     background = fields.List(
         fields.Integer(validate=validate.Range(min=0, max=255)),
         validate=validate.Length(equal=3),
@@ -109,6 +137,17 @@ class InputSchema(Schema):
     scale = _channel_values()
     offset = _channel_values()
 
+    @validates_schema
+    def _fit_fields(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("resize") == "fit" and data.get("size") is not None:
+            raise ValidationError(
+                "resize fit sends each image at its own size: give max_side", "size"
+            )
+        if data.get("resize") not in (None, "fit") and data.get("max_side") is not None:
+            raise ValidationError("max_side is for resize fit", "max_side")
+        if data.get("upscale") and data.get("resize") not in (None, "fit"):
+            raise ValidationError("upscale is for resize fit", "upscale")
+
 
 class ModelSchema(Schema):
     """One public model of the registry."""
@@ -119,6 +158,7 @@ class ModelSchema(Schema):
     task = fields.String(required=True, validate=validate.OneOf(TASKS))
     description = fields.String(load_default="")
     serving = fields.Nested(ServingSchema, required=True)
+    # Left out: everything read from the signature.
     input = fields.Nested(InputSchema, required=True)
     # Output role -> signature output name; roles left out are found by their
     # conventional names (detection_boxes, probabilities, ...) in the signature.
@@ -126,13 +166,47 @@ class ModelSchema(Schema):
     labels = fields.String(load_default=None)
     background_class = fields.Integer(load_default=None, validate=validate.Range(min=0))
     deadline_ms = fields.Integer(load_default=None, validate=validate.Range(min=1, max=600_000))
+    # Detection: how the outputs are laid out; left out, read from the
+    # signature (TF OD API names, or one [1, 4 + C, N] output: yolo).
+    format = fields.String(load_default=None, validate=validate.OneOf(DETECTION_FORMATS))
+    # YOLO: an objectness column before the class scores (v5; left out: read
+    # from the output's shape and the labels), boxes in pixels or 0..1, NMS.
+    yolo_objectness = fields.Boolean(load_default=None)
+    yolo_boxes = fields.String(load_default="pixels", validate=validate.OneOf(YOLO_BOXES))
+    nms_iou = fields.Float(load_default=DEFAULT_NMS_IOU, validate=validate.Range(min=0, max=1))
+    # Classification: what turns the output into probabilities (none: it holds them).
+    activation = fields.String(load_default="none", validate=validate.OneOf(ACTIVATIONS))
+
+    @pre_load
+    def _input_may_be_left_out(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and "input" not in data:
+            return {**data, "input": {}}
+        return data
 
     @validates_schema
     def _outputs_for_task(self, data: dict[str, Any], **_: Any) -> None:
-        roles = OUTPUT_ROLES[data["task"]]
-        unknown = sorted(set(data["outputs"]) - set(roles["required"]) - set(roles["optional"]))
+        task = data["task"]
+        formats = (data["format"],) if data.get("format") else TASK_FORMATS[task]
+        known = {role for f in formats for kind in OUTPUT_ROLES[f].values() for role in kind}
+        unknown = sorted(set(data["outputs"]) - known)
         if unknown:
             raise ValidationError(f"unknown output roles: {', '.join(unknown)}", "outputs")
+        for key, default in _TASK_FIELDS[task]:
+            if data.get(key, default) != default:
+                other = "classification" if task == "detection" else "detection"
+                raise ValidationError(f"only for task {other}", key)
+
+
+# The fields (and their defaults) the *other* task's entries may not set.
+_TASK_FIELDS: dict[str, tuple[tuple[str, object], ...]] = {
+    "detection": (("activation", "none"),),
+    "classification": (
+        ("format", None),
+        ("yolo_objectness", None),
+        ("yolo_boxes", "pixels"),
+        ("nms_iou", DEFAULT_NMS_IOU),
+    ),
+}
 
 
 class RegistrySchema(Schema):

@@ -11,6 +11,7 @@ real gRPC, is what ``tests/e2e`` and ``tests/api`` use.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,17 @@ from adapter.serving.servable import (
     Transport,
     VersionStatus,
 )
-from tests.core.signatures import BYTES_CLASSIFIER, CLASSIFIER, DETECTOR
+from tests.core.signatures import (
+    ATTRIBUTES_CLASSIFIER,
+    BYTES_CLASSIFIER,
+    CLASSIFIER,
+    DETECTOR,
+    KERAS_CLASSIFIER,
+    MASKS_DETECTOR,
+    YOLO_DETECTOR,
+    ZOO_DETECTOR,
+    ZOO_OUTPUTS,
+)
 
 Arrays = Mapping[str, npt.NDArray[Any]]
 INK = 128  # a pixel darker than this is ink, for the fake detector
@@ -98,12 +109,66 @@ def classify_files(files: npt.NDArray[Any]) -> dict[str, npt.NDArray[Any]]:
     return classify_brightness(images.astype(np.float32))
 
 
+def _batch_of_one(images: npt.NDArray[Any]) -> None:
+    if len(images) != 1:
+        raise RpcFailure(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"input_tensor must have shape [1,?,?,3], got [{len(images)},...]",
+        )
+
+
+def detect_ink_zoo(images: npt.NDArray[Any], *, masks: bool = False) -> dict[str, Any]:
+    """:func:`detect_ink` as a Detection Zoo export: a batch of 1 only, and the heavy
+    outputs; ``masks``: Mask R-CNN's box-relative masks, the whole box inked."""
+    _batch_of_one(images)
+    outputs: dict[str, Any] = detect_ink(images)
+    for name, (_, shape) in ZOO_OUTPUTS.items():
+        if name not in outputs:
+            outputs[name] = np.zeros(shape, np.float32)
+    if masks:
+        outputs["detection_masks"] = np.ones((1, 100, 28, 28), np.float32)
+    return outputs
+
+
+YOLO_COPIES = ((0.0, 0.0, 1.0), (2.0, -1.0, 0.95), (-1.5, 2.0, 0.9))  # dx, dy px, score factor
+
+
+def detect_ink_yolo(images: npt.NDArray[Any]) -> dict[str, Any]:
+    """A YOLOv8 head over float 0..1 [1, 640, 640, 3]: [1, 14, 8400], three overlapping
+    candidates of class 3 around the dark pixels (cx, cy, w, h in input pixels)."""
+    _batch_of_one(images)
+    head = np.zeros((1, 14, 8400), np.float32)
+    ys, xs = np.nonzero(images[0].min(axis=-1) < 0.25)  # darker than the grey padding
+    if len(xs):
+        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        for anchor, (dx, dy, factor) in enumerate(YOLO_COPIES):
+            head[0, :4, anchor] = ((x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy, x1 - x0, y1 - y0)
+            head[0, 4 + 3, anchor] = 0.9 * factor
+    return {"output_0": head}
+
+
+def brightness_logits(images: npt.NDArray[Any]) -> dict[str, Any]:
+    """:func:`classify_brightness` as a Keras export: 10 raw logits in ``output_0``."""
+    probabilities = classify_brightness(images)["probabilities"][:, 1:]
+    return {"output_0": np.log(probabilities) + 7.0}
+
+
 def demo_models() -> dict[str, FakeModel]:
     """The demo registry's servables, by TF Serving name."""
     return {
         "digit_detector": FakeModel(DETECTOR, detect_ink),
         "digit_classifier": FakeModel(CLASSIFIER, classify_brightness),
         "digit_classifier_bytes": FakeModel(BYTES_CLASSIFIER, classify_files),
+        "digit_detector_zoo": FakeModel(ZOO_DETECTOR, detect_ink_zoo),
+        "digit_detector_masks": FakeModel(
+            MASKS_DETECTOR, lambda images: detect_ink_zoo(images, masks=True)
+        ),
+        "digit_yolo": FakeModel(YOLO_DETECTOR, detect_ink_yolo),
+        "digit_classifier_keras": FakeModel(KERAS_CLASSIFIER, brightness_logits),
+        "digit_attributes": FakeModel(
+            ATTRIBUTES_CLASSIFIER,
+            lambda images: {"output_0": np.zeros((len(images), 13), np.float32)},
+        ),
     }
 
 
@@ -113,7 +178,7 @@ class FakeModelServer:
     ``calls`` records every Predict; ``status_calls`` and ``signature_calls``
     count the metadata calls; ``fail_next`` makes the next Predicts raise (the
     last one given repeats, as a server that stays down); ``delay_s`` is how
-    long each Predict takes.
+    long each Predict takes; ``most_in_flight`` the most Predicts it served at once.
     """
 
     target = "fake:8500"
@@ -126,6 +191,9 @@ class FakeModelServer:
         self.signature_calls = 0
         self.message_limits: tuple[int, int] | None = None
         self.fail_next: list[RpcFailure] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
 
     def _model(self, ref: ModelRef) -> FakeModel:
         model = self.models.get(ref.name)
@@ -149,8 +217,15 @@ class FakeModelServer:
         signature = served.signatures[model.signature]
         if set(inputs) != set(signature.inputs):
             raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, f"inputs {sorted(inputs)}")
-        time.sleep(self.delay_s)
-        outputs = served.run(next(iter(inputs.values())))
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay_s)
+            outputs = served.run(next(iter(inputs.values())))
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         wanted = output_filter or list(outputs)
         return Prediction({name: outputs[name] for name in wanted}, served.versions[-1].version)
 

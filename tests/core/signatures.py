@@ -1,4 +1,5 @@
-"""SignatureDefs as GetModelMetadata returns them, built by hand to mirror the demo models."""
+"""SignatureDefs as GetModelMetadata returns them, built by hand to mirror the demo models
+(and, for the exports, the real exporters they copy: Detection Zoo, Mask R-CNN, YOLO, Keras)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,30 @@ CLASSIFIER_OUTPUTS: dict[str, tuple[tensor_pb2.DataType, Shape]] = {
 DETECTOR = signatures({"input_tensor": (DT.DT_UINT8, (-1, -1, -1, 3))}, DETECTOR_OUTPUTS)
 CLASSIFIER = signatures({"images": (DT.DT_FLOAT, (-1, 32, 32, 3))}, CLASSIFIER_OUTPUTS)
 BYTES_CLASSIFIER = signatures({"image_bytes": (DT.DT_STRING, (-1,))}, CLASSIFIER_OUTPUTS)
+
+ZOO_OUTPUTS: dict[str, tuple[tensor_pb2.DataType, Shape]] = {
+    "detection_boxes": (DT.DT_FLOAT, (1, 100, 4)),
+    "detection_classes": (DT.DT_FLOAT, (1, 100)),
+    "detection_scores": (DT.DT_FLOAT, (1, 100)),
+    "num_detections": (DT.DT_FLOAT, (1,)),
+    "detection_multiclass_scores": (DT.DT_FLOAT, (1, 100, 11)),
+    "detection_anchor_indices": (DT.DT_FLOAT, (1, 100)),
+    "detection_features": (DT.DT_FLOAT, (1, 100, 784)),
+    "raw_detection_boxes": (DT.DT_FLOAT, (1, 1917, 4)),
+    "raw_detection_scores": (DT.DT_FLOAT, (1, 1917, 11)),
+}
+ZOO_INPUT: dict[str, tuple[tensor_pb2.DataType, Shape]] = {
+    "input_tensor": (DT.DT_UINT8, (1, -1, -1, 3))
+}
+ZOO_DETECTOR = signatures(ZOO_INPUT, ZOO_OUTPUTS)
+MASKS_DETECTOR = signatures(
+    ZOO_INPUT, {**ZOO_OUTPUTS, "detection_masks": (DT.DT_FLOAT, (1, 100, 28, 28))}
+)
+YOLO_DETECTOR = signatures(
+    {"images": (DT.DT_FLOAT, (1, 640, 640, 3))}, {"output_0": (DT.DT_FLOAT, (1, 14, 8400))}
+)
+KERAS_INPUT: dict[str, tuple[tensor_pb2.DataType, Shape]] = {
+    "keras_tensor": (DT.DT_FLOAT, (-1, 32, 32, 3))
+}
+KERAS_CLASSIFIER = signatures(KERAS_INPUT, {"output_0": (DT.DT_FLOAT, (-1, 10))})
+ATTRIBUTES_CLASSIFIER = signatures(KERAS_INPUT, {"output_0": (DT.DT_FLOAT, (-1, 13))})

@@ -20,12 +20,17 @@ from adapter.resolution import resolve as resolve_with_limits
 from adapter.serving.protos import tensor_pb2
 from adapter.serving.servable import SignatureDefs
 from tests.core.signatures import (
+    ATTRIBUTES_CLASSIFIER,
     BYTES_CLASSIFIER,
     CLASSIFIER,
     CLASSIFIER_OUTPUTS,
     DETECTOR,
     DETECTOR_OUTPUTS,
     DT,
+    KERAS_CLASSIFIER,
+    MASKS_DETECTOR,
+    YOLO_DETECTOR,
+    ZOO_DETECTOR,
     Shape,
     signatures,
 )
@@ -156,6 +161,120 @@ def test_an_input_of_unknown_rank_takes_the_registrys_size(tmp_path: Path) -> No
     assert spec.spec == TensorSpec(DT.DT_FLOAT, None)
 
 
+YOLO = YOLO_DETECTOR
+
+
+def guessed(model: ResolvedModel) -> dict[str, object]:
+    return {guess.field: guess.value for guess in model.guesses}
+
+
+def test_a_detection_zoo_export_needs_only_task_and_servable(tmp_path: Path) -> None:
+    model = resolved(load(tmp_path, "zoo", entry("detection", "zoo")), ZOO_DETECTOR)
+    spec = tensor_input(model)
+    assert model.format == "tf_od_api"
+    # Any height and width: each image at its own size, one per Predict (the batch is fixed at 1).
+    assert (spec.preprocessing.resize, spec.preprocessing.max_side) == ("fit", 1024)
+    assert model.per_image
+    # The heavy outputs are never asked for.
+    assert set(model.outputs.values()) == {
+        "detection_boxes", "detection_classes", "detection_scores", "num_detections"
+    }  # fmt: skip
+    assert guessed(model) == {"input.resize": "fit", "input.max_side": 1024}
+
+
+def test_a_fixed_batch_of_one_with_a_fixed_size_goes_one_image_per_predict(tmp_path: Path) -> None:
+    live = classifier_with(DT.DT_FLOAT, (1, 32, 32, 3))
+    model = resolved(load(tmp_path, "pets", entry("classification", "digit_classifier")), live)
+    assert model.per_image
+    assert tensor_input(model).preprocessing.size == (32, 32)
+
+
+def test_a_batched_signature_with_a_fixed_size_takes_whole_batches(tmp_path: Path) -> None:
+    model = resolved(
+        load(tmp_path, "pets", entry("classification", "digit_classifier")), CLASSIFIER
+    )
+    assert not model.per_image
+
+
+def test_a_keras_export_uses_its_one_output_as_probabilities(tmp_path: Path) -> None:
+    model = resolved(load(tmp_path, "keras", entry("classification", "keras")), KERAS_CLASSIFIER)
+    assert tensor_input(model).tensor == "keras_tensor"
+    assert model.outputs == {"probabilities": "output_0"}
+    assert guessed(model)["outputs.probabilities"] == "output_0"
+    assert guessed(model)["input.size"] == [32, 32]
+
+
+def test_a_classifier_with_two_candidate_outputs_is_asked_to_name_one(tmp_path: Path) -> None:
+    live = signatures(
+        {"x": (DT.DT_FLOAT, (-1, 32, 32, 3))},
+        {"logits": (DT.DT_FLOAT, (-1, 10)), "embedding": (DT.DT_FLOAT, (-1, 128))},
+    )
+    (problem,) = problems(load(tmp_path, "pets", entry("classification", "m")), live)
+    assert problem.startswith("model pets: outputs.probabilities: "), problem
+    assert "embedding, logits" in problem and "name one" in problem
+
+
+def test_a_yolo_export_is_read_from_its_one_output(tmp_path: Path) -> None:
+    model = resolved(load(tmp_path, "yolo", entry("detection", "yolo")), YOLO)
+    spec = tensor_input(model)
+    assert model.format == "yolo"
+    assert model.outputs == {"predictions": "output_0"}
+    assert model.per_image
+    assert spec.preprocessing.size == (640, 640)
+    assert spec.preprocessing.resize == "letterbox"
+    assert spec.preprocessing.pad_value == 114
+    assert spec.preprocessing.scale == 1 / 255
+    head = model.head
+    assert head is not None
+    assert (head.layout, head.classes, head.objectness, head.normalized) == (
+        "channels_first", 10, False, False
+    )  # fmt: skip
+    assert guessed(model)["format"] == "yolo"
+
+
+@pytest.mark.parametrize(
+    ("shape", "labels", "objectness", "want"),
+    [
+        ((1, 14, 8400), 10, None, ("channels_first", 10, False)),
+        ((1, 8400, 14), 10, None, ("anchors_first", 10, False)),
+        ((1, 8400, 14), None, None, ("anchors_first", 10, False)),
+        ((1, 25200, 85), 80, None, ("anchors_first", 80, True)),
+        ((1, 25200, 85), None, True, ("anchors_first", 80, True)),
+        ((1, 84, 8400), 80, None, ("channels_first", 80, False)),
+    ],
+)
+def test_a_yolo_heads_layout_is_read_from_its_shape_and_labels(
+    tmp_path: Path,
+    shape: tuple[int, ...],
+    labels: int | None,
+    objectness: bool | None,
+    want: tuple[str, int, bool],
+) -> None:
+    live = signatures({"images": (DT.DT_FLOAT, (1, 640, 640, 3))}, {"out": (DT.DT_FLOAT, shape)})
+    fields: dict[str, Any] = {"format": "yolo"}
+    if labels is not None:
+        labels_file = tmp_path / "labels.txt"
+        labels_file.write_text("\n".join(f"class{i}" for i in range(labels)) + "\n")
+        fields["labels"] = str(labels_file)
+    if objectness is not None:
+        fields["yolo_objectness"] = objectness
+    model = resolved(load(tmp_path, "yolo", entry("detection", "yolo", **fields)), live)
+    assert model.head is not None
+    assert (model.head.layout, model.head.classes, model.head.objectness) == want
+
+
+def test_a_yolo_head_that_fits_no_label_count_names_the_fix(tmp_path: Path) -> None:
+    live = signatures(
+        {"images": (DT.DT_FLOAT, (1, 640, 640, 3))}, {"out": (DT.DT_FLOAT, (1, 14, 8400))}
+    )
+    labels_file = tmp_path / "labels.txt"
+    labels_file.write_text("\n".join(f"class{i}" for i in range(80)) + "\n")
+    model = entry("detection", "yolo", format="yolo", labels=str(labels_file))
+    (problem,) = problems(load(tmp_path, "yolo", model), live)
+    assert problem.startswith("model yolo: outputs.predictions: "), problem
+    assert "80 labels" in problem and "yolo_objectness" in problem
+
+
 # --- given fields that agree -----------------------------------------------------------------
 
 
@@ -195,6 +314,11 @@ def test_the_demo_registry_agrees_with_the_demo_models() -> None:
         "digit_detector": DETECTOR,
         "digit_classifier": CLASSIFIER,
         "digit_classifier_bytes": BYTES_CLASSIFIER,
+        "digit_detector_zoo": ZOO_DETECTOR,
+        "digit_detector_masks": MASKS_DETECTOR,
+        "digit_yolo": YOLO_DETECTOR,
+        "digit_classifier_keras": KERAS_CLASSIFIER,
+        "digit_attributes": ATTRIBUTES_CLASSIFIER,
     }
     for config in load_registry(DEMO_REGISTRY).values():
         resolved(config, live[config.serving.name])
@@ -252,14 +376,26 @@ PROBLEMS = [
         id="size-width-height-swapped",
     ),
     pytest.param(
-        DETECTION, {}, {}, DETECTOR,
-        "input.size", ["fixes no size", "give one"],
-        id="dynamic-size-none-given",
+        CLASSIFICATION, {}, {}, classifier_with(DT.DT_FLOAT, None),
+        "input.size", ["unknown rank", "give input.size", "resize: fit"],
+        id="unknown-rank-none-given",
     ),
     pytest.param(
-        CLASSIFICATION, {}, {}, classifier_with(DT.DT_FLOAT, None),
-        "input.size", ["unknown rank", "give one"],
-        id="unknown-rank-none-given",
+        CLASSIFICATION, {}, {}, classifier_with(DT.DT_FLOAT, (-1, -1, 32, 3)),
+        "input.size", ["fixes no size", "give input.size"],
+        id="half-open-size-none-given",
+    ),
+    pytest.param(
+        DETECTION, {"resize": "fit"}, {}, signatures(
+            {"images": (DT.DT_FLOAT, (1, 640, 640, 3))}, {"out": (DT.DT_FLOAT, (1, 14, 8400))}
+        ),
+        "input.resize", ["fit sends each image at its own size", "[640, 640]"],
+        id="fit-vs-fixed-size",
+    ),
+    pytest.param(
+        CLASSIFICATION, {}, {}, classifier_with(DT.DT_FLOAT, (4, 32, 32, 3)),
+        "input.tensor", ["fixed batch of 4"],
+        id="fixed-batch-of-4",
     ),
     pytest.param(
         CLASSIFICATION, {"color": "gray"}, {}, CLASSIFIER,

@@ -17,7 +17,17 @@ from tests.core.fakes import FakeModel, FakeModelServer, classify_brightness, de
 from tests.core.signatures import CLASSIFIER_OUTPUTS, DETECTOR_OUTPUTS, DT, signatures
 from tests.helpers import encode
 
-ALL = ["digit-classes", "digit-classes-bytes", "digits", "digits-stretch"]
+ALL = [
+    "digit-attributes",
+    "digit-classes",
+    "digit-classes-bytes",
+    "digit-classes-keras",
+    "digits",
+    "digits-masks",
+    "digits-stretch",
+    "digits-yolo",
+    "digits-zoo",
+]
 
 
 def call(version: str | None = None) -> Call:
@@ -45,11 +55,11 @@ def test_models_sharing_a_servable_ask_for_its_status_once(
     service: Service, server: FakeModelServer
 ) -> None:
     service.readiness()
-    assert server.status_calls == 3  # four models, three servables
-    assert server.signature_calls == 4  # each model resolved once...
+    assert server.status_calls == 8  # nine models, eight servables
+    assert server.signature_calls == 9  # each model resolved once...
     service.readiness()
     service.detect("digits", [_png()], DetectionOptions(), call())
-    assert server.signature_calls == 4  # ...per worker
+    assert server.signature_calls == 9  # ...per worker
 
 
 def test_a_missing_servable_is_not_found(core_settings: Settings) -> None:
@@ -98,7 +108,8 @@ def test_an_unreachable_server_is_unreachable(core_settings: Settings) -> None:
 
 def test_models_describe_the_input_the_signature_resolved(service: Service) -> None:
     before = {model.entry.name: model for model in service.models()}
-    assert list(before) == ["digits", "digits-stretch", "digit-classes", "digit-classes-bytes"]
+    assert list(before)[:4] == ["digits", "digits-stretch", "digit-classes", "digit-classes-bytes"]
+    assert sorted(before) == ALL
     digits = before["digits"].input
     assert (digits.encoding, digits.dtype, digits.size, digits.resize) == (
         "tensor",
@@ -109,6 +120,9 @@ def test_models_describe_the_input_the_signature_resolved(service: Service) -> N
     assert before["digit-classes-bytes"].input.encoding == "bytes"
     assert all(model.state.ready for model in before.values())
     assert service.model("digit-classes").input.size == (32, 32)
+    zoo = before["digits-zoo"].input
+    assert (zoo.size, zoo.resize, zoo.max_side) == (None, "fit", 1024)
+    assert before["digits-yolo"].output_format == "yolo"
 
 
 def test_an_unknown_model_or_the_wrong_task(service: Service) -> None:

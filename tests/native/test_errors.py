@@ -134,7 +134,7 @@ def test_probe_errors() -> None:
         {"size": (True, 320)},
         {"size": (320,)},
         {"size": 320},
-        {"resize": "fit"},
+        {"resize": "zoom"},
         {"dtype": "float64"},
         {"pad_value": 256},
         {"pad_value": -1},

@@ -1,4 +1,5 @@
-"""`adapter._native` stays private: only `adapter.imaging` imports it, and its stubs match."""
+"""`adapter._native` stays private: only `adapter.imaging` (images in) and
+`adapter.postprocess` (model answers out) import it, and its stubs match."""
 
 from __future__ import annotations
 
@@ -32,11 +33,11 @@ def imports_native(path: Path) -> bool:
     return False
 
 
-def test_only_imaging_imports_the_extension() -> None:
+def test_only_imaging_and_postprocess_import_the_extension() -> None:
     importers = sorted(
         str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if imports_native(path)
     )
-    assert importers == ["imaging.py"]
+    assert importers == ["imaging.py", "postprocess.py"]
 
 
 def test_typing_marker_and_stub_ship_with_the_package() -> None:

@@ -1,8 +1,10 @@
 """Build the demo SavedModels (seeded, cached): ``tfs-adapter build-demo-models``.
 
 Writes TF Serving's layout, ``<out>/<model>/1/saved_model.pb``, for
-``digit_detector``, ``digit_classifier`` and ``digit_classifier_bytes``, from
-scikit-learn's ``load_digits()`` samples 0-1499 only. A stamp holding a hash of
+``digit_detector``, ``digit_classifier`` and ``digit_classifier_bytes``, and
+the same two networks in the signatures of real exporters (:mod:`exports`:
+Detection Zoo, Mask R-CNN, YOLO, Keras, multi-label), from scikit-learn's
+``load_digits()`` samples 0-1499 only. A stamp holding a hash of
 this package's sources, the seed and the TensorFlow version makes a second
 run a no-op; models are built aside and renamed into place, so an interrupted
 build never leaves a half-written model.
@@ -22,13 +24,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tqdm import tqdm
 
-MODELS = ("digit_detector", "digit_classifier", "digit_classifier_bytes")
+from adapter.modelserver.demo_models.exports import MODELS as EXPORTS
+
+MODELS = ("digit_detector", "digit_classifier", "digit_classifier_bytes", *EXPORTS)
 VERSION = "1"
 STAMP = ".build-stamp"
 # The modules whose code decides the models' weights (samples.py does not).
 SOURCES = (
     "build.py", "canvas.py", "training_views.py", "evaluation.py",
-    "ink.py", "detector.py", "classifier.py",
+    "ink.py", "detector.py", "classifier.py", "exports.py",
 )  # fmt: skip
 DETECTOR_VIEWS = 2000  # training canvases for the detector's patch network
 DETECTOR_EPOCHS = 12
@@ -48,7 +52,7 @@ def source_hash(seed: int) -> str:
 
 
 def is_current(out: Path, stamp: str) -> bool:
-    """True when ``out`` holds all three models built from the same sources and seed."""
+    """True when ``out`` holds every model, built from the same sources and seed."""
     stamp_file = out / STAMP
     return (
         stamp_file.is_file()
@@ -61,7 +65,7 @@ def _train_and_export(staging: Path, seed: int, progress: tqdm) -> None:
     import keras
     import tensorflow as tf
 
-    from adapter.modelserver.demo_models import classifier, detector, training_views
+    from adapter.modelserver.demo_models import classifier, detector, exports, training_views
 
     keras.utils.set_random_seed(seed)
     # Deterministic kernels: every machine builds the very same models.
@@ -88,10 +92,13 @@ def _train_and_export(staging: Path, seed: int, progress: tqdm) -> None:
         str(staging / "digit_classifier_bytes" / VERSION),
     )
     progress.update()
+    progress.set_description("exporting the Zoo, Mask R-CNN, YOLO and Keras-style models")
+    exports.export_all(patch_network, digit_network, staging)
+    progress.update()
 
 
 def build_demo_models(out: Path, *, seed: int = 0, force: bool = False) -> bool:
-    """Build the three demo models into ``out``; False if the cache was current."""
+    """Build the demo models into ``out``; False if the cache was current."""
     stamp = source_hash(seed)
     if not force and is_current(out, stamp):
         print(f"demo models in {out} are up to date (cached)", flush=True)
@@ -101,7 +108,7 @@ def build_demo_models(out: Path, *, seed: int = 0, force: bool = False) -> bool:
     shutil.rmtree(staging, ignore_errors=True)
     started = time.monotonic()
     try:
-        with tqdm(total=5, unit="step", file=sys.stdout) as progress:
+        with tqdm(total=6, unit="step", file=sys.stdout) as progress:
             _train_and_export(staging, seed, progress)
         (out / STAMP).unlink(missing_ok=True)
         for name in MODELS:

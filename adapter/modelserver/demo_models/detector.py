@@ -139,47 +139,84 @@ def train_patch_network(data: PatchSet, *, seed: int, epochs: int) -> keras.Mode
     return model
 
 
-def detect(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The serving function: uint8 [N,H,W,3] -> TF OD API outputs, [N, 100] per image."""
-    image, boxes, patches = propose(images)
+@dataclass
+class Found:
+    """Every digit candidate of a batch, before it is sorted into per-image slots.
+
+    ``image`` [K] is the image index; ``boxes`` [K,4] normalized
+    ymin,xmin,ymax,xmax squares; ``probabilities`` [K,11] over not-a-digit and
+    the ten digits; ``patches`` [K,28,28,1] what the patch network saw;
+    ``coverage`` [N,H,W] the images' ink coverage.
+    """
+
+    image: tf.Tensor
+    boxes: tf.Tensor
+    probabilities: tf.Tensor
+    patches: tf.Tensor
+    coverage: tf.Tensor
+
+    @property
+    def scores(self) -> tf.Tensor:
+        """[K] the best digit's probability."""
+        return tf.reduce_max(self.probabilities[:, 1:], axis=1)
+
+    @property
+    def classes(self) -> tf.Tensor:
+        """[K] float32 1-based digit class (TF OD API)."""
+        return tf.cast(tf.argmax(self.probabilities[:, 1:], axis=1) + 1, tf.float32)
+
+
+def find(model: keras.Model, images: tf.Tensor) -> Found:
+    """Ink blobs of uint8 [N,H,W,3] named and squared by the patch network."""
+    coverage = ink.ink_coverage(images)
+    image, boxes = ink.ink_boxes(coverage)
+    patches = ink.patches(coverage, image, ink.crop_regions(boxes))
     # One blank patch more, dropped after: oneDNN's convolutions reject an
     # empty batch, which is what an image without ink would give.
     padded = tf.concat([patches, tf.zeros([1, ink.PATCH_SIDE, ink.PATCH_SIDE, 1])], 0)
     logits, offsets = (output[:-1] for output in model(padded, training=False))
-    digit_probs = tf.nn.softmax(logits)[:, 1:]
-    scores = tf.reduce_max(digit_probs, axis=1)
-    classes = tf.cast(tf.argmax(digit_probs, axis=1) + 1, tf.float32)
     height = tf.cast(tf.shape(images)[1], tf.float32)
     width = tf.cast(tf.shape(images)[2], tf.float32)
     squares = apply_offsets(boxes, offsets) / tf.stack([height, width, height, width])
-    return _per_image(
-        tf.shape(images)[0], image, tf.clip_by_value(squares, 0.0, 1.0), classes, scores
+    return Found(
+        image, tf.clip_by_value(squares, 0.0, 1.0), tf.nn.softmax(logits), patches, coverage
     )
 
 
-def _per_image(
-    count: tf.Tensor, image: tf.Tensor, boxes: tf.Tensor, classes: tf.Tensor, scores: tf.Tensor
-) -> dict[str, tf.Tensor]:
-    """Scatter K detections into [N, 100] slots, each image's best first."""
-    order = tf.argsort(tf.cast(image, tf.float32) * 2.0 - scores, stable=True)
-    image = tf.gather(image, order)
+def detect(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The serving function: uint8 [N,H,W,3] -> TF OD API outputs, [N, 100] per image."""
+    found = find(model, images)
+    return per_image(
+        tf.shape(images)[0],
+        found,
+        {
+            "detection_boxes": found.boxes,
+            "detection_classes": found.classes,
+            "detection_scores": found.scores,
+        },
+    )
+
+
+def per_image(count: tf.Tensor, found: Found, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Scatter per-candidate ``values`` ([K, ...] each) into [N, 100, ...] slots, each
+    image's best first, plus ``num_detections``."""
+    order = tf.argsort(tf.cast(found.image, tf.float32) * 2.0 - found.scores, stable=True)
+    image = tf.gather(found.image, order)
     position = tf.range(tf.size(image))
     first = tf.math.unsorted_segment_min(position, image, count)
     rank = position - tf.gather(first, image)
     keep = rank < MAX_DETECTIONS
     slots = tf.boolean_mask(tf.stack([image, rank], 1), keep)
 
-    def scatter(values: tf.Tensor, tail: list[int]) -> tf.Tensor:
-        kept = tf.boolean_mask(tf.gather(values, order), keep)
-        shape = tf.concat([[count, MAX_DETECTIONS], tf.constant(tail, tf.int32)], 0)
-        return tf.scatter_nd(slots, kept, shape)
+    def scatter(value: tf.Tensor) -> tf.Tensor:
+        kept = tf.boolean_mask(tf.gather(value, order), keep)
+        tail = tf.constant(value.shape[1:].as_list(), tf.int32)  # static: [4], [], ...
+        return tf.scatter_nd(slots, kept, tf.concat([[count, MAX_DETECTIONS], tail], 0))
 
-    found = tf.math.bincount(image, minlength=count, maxlength=count, dtype=tf.int32)
+    found_count = tf.math.bincount(image, minlength=count, maxlength=count, dtype=tf.int32)
     return {
-        "detection_boxes": scatter(boxes, [4]),
-        "detection_classes": scatter(classes, []),
-        "detection_scores": scatter(scores, []),
-        "num_detections": tf.cast(tf.minimum(found, MAX_DETECTIONS), tf.float32),
+        **{name: scatter(value) for name, value in values.items()},
+        "num_detections": tf.cast(tf.minimum(found_count, MAX_DETECTIONS), tf.float32),
     }
 
 
