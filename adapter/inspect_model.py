@@ -2,7 +2,9 @@
 
 Read over gRPC with GetModelMetadata from the running TF Serving (default
 ``ADAPTER_TFS_TARGET``), so it shows exactly what the adapter will see. MODEL
-is a TF Serving model name or a public name from the registry.
+is a TF Serving model name or a public name from the registry. With
+``--registry`` it prints a registry file for the model instead, every field
+resolved as the service would, with a comment on where each came from.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from collections.abc import Iterator
 
 from adapter.config import ConfigError, load_settings
+from adapter.registry_draft import draft
 from adapter.serving.codec import DT
 from adapter.serving.grpc_client import GrpcClient
 from adapter.serving.protos import model_metadata_pb2
@@ -68,6 +71,12 @@ def main(argv: list[str]) -> int:
     version.add_argument("--label", help="a version label")
     parser.add_argument("--signature_def", help="print only this signature")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument(
+        "--registry", action="store_true", help="print a registry entry for the model instead"
+    )
+    parser.add_argument(
+        "--task", choices=("detection", "classification"), help="with --registry (default: guessed)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -87,6 +96,17 @@ def main(argv: list[str]) -> int:
         return 1
     finally:
         client.close()
+    if args.registry:
+        public = args.model if entry is not None else name.replace("_", "-")
+        drafted = draft(
+            public,
+            name,
+            signatures,
+            signature=args.signature_def or "serving_default",
+            task=args.task or (entry.task if entry is not None else None),
+        )
+        print(drafted.text, end="")
+        return 1 if drafted.problems else 0
     if args.signature_def:
         if args.signature_def not in signatures:
             print(f"tfs-adapter inspect: {name} has no signature {args.signature_def!r}",

@@ -125,13 +125,28 @@ def load_registry(
         raise ConfigError(f"cannot read model registry {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"model registry {path} is not valid YAML: {exc}") from None
+    return parse_registry(
+        raw, path.parent, where=str(path), default_deadline_s=default_deadline_s, targets=targets
+    )
+
+
+def parse_registry(
+    raw: object,
+    base: Path,
+    *,
+    where: str = "",
+    default_deadline_s: float = DEFAULT_DEADLINE_S,
+    targets: Mapping[str, str] | None = None,
+) -> dict[str, RegistryEntry]:
+    """Validate a registry as read from YAML (``{"models": {...}}``); labels are relative
+    to ``base``."""
     try:
         data = REGISTRY_SCHEMA.load(raw if isinstance(raw, dict) else {"models": raw})
     except ValidationError as exc:
-        raise ConfigError(f"model registry {path} is invalid: {exc.messages}") from None
+        raise ConfigError(f"model registry {where} is invalid: {exc.messages}") from None
     defaults = {**DEFAULT_TARGETS, **(targets or {})}
     return {
-        name: _entry(name, entry, path.parent, default_deadline_s, defaults)
+        name: _entry(name, entry, base, default_deadline_s, defaults)
         for name, entry in data["models"].items()
     }
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from adapter.modelserver.testing import ModelServer
+from tests.e2e.backends import adapter_client
 
 DEMO_MODELS = ["digit_detector", "digit_classifier", "digit_classifier_bytes"]
 
@@ -65,3 +68,57 @@ def test_inspect_explains_an_unknown_model_in_one_line(model_server: ModelServer
         f"tfs-adapter inspect: {model_server.target}: "
         "NOT_FOUND: Servable not found for request: Latest(resnet)"
     ]
+
+
+# --- --registry: a registry file drafted from the live signature ------------------------------
+
+FAMILIES = [
+    "digit_detector_zoo",
+    "digit_detector_masks",
+    "digit_yolo",
+    "digit_classifier_keras",
+    "digit_classifier_bytes",
+    "digit_detector",
+]
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_a_drafted_registry_is_served_as_it_says(
+    model: str, model_server: ModelServer, tmp_path: Path
+) -> None:
+    drafted = _run(model, "--registry", "--target", model_server.target)
+    assert drafted.returncode == 0, drafted.stderr
+    lines = drafted.stdout.splitlines()
+    # Every field the adapter settled on says where it came from.
+    fields = [line for line in lines[2:] if ":" in line and not line.strip().endswith(":")]
+    assert all(" # " in line for line in fields if "serving:" not in line), fields
+    assert any("TODO" in line for line in lines if "labels:" in line)
+    # Pasted as it is (labels written), the service resolves it to what it printed.
+    registry = yaml.safe_load(drafted.stdout)
+    ((name, entry),) = registry["models"].items()
+    assert name == model.replace("_", "-")
+    # As many names as the TODO asks for (a YOLO head's width depends on it).
+    asked = re.search(r"TODO: (\d+) class names", drafted.stdout)
+    names = [f"class{i}" for i in range(int(asked[1]) if asked else 11)]
+    (tmp_path / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(registry), encoding="utf-8")
+    client = adapter_client(tmp_path, path.read_text(), model_server.target)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
+    described = client.get(f"/v1/models/{name}").get_json()
+    if "resize" in entry["input"]:
+        assert described["input"]["resize"] == entry["input"]["resize"]
+    if entry["task"] == "detection":
+        assert described["output"]["format"] == entry["format"]
+
+
+def test_a_drafted_registry_names_what_the_signature_cannot_say(
+    model_server: ModelServer,
+) -> None:
+    drafted = _run("digit_detector_zoo", "--registry", "--task", "classification",
+                   "--target", model_server.target)  # fmt: skip
+    assert drafted.returncode == 1
+    problems = [line for line in drafted.stdout.splitlines() if line.strip().startswith("# model")]
+    (problem,) = problems
+    assert "outputs.probabilities" in problem and "name one" in problem
