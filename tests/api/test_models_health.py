@@ -9,12 +9,17 @@ from adapter.config import load_settings
 from adapter.modelserver.testing import free_port
 from tests.helpers import assert_problem
 
+DEMO_MODELS = [
+    "digits", "digits-stretch", "digit-classes", "digit-classes-bytes",
+    "digits-zoo", "digits-masks", "digits-yolo", "digit-classes-keras", "digit-attributes",
+]  # fmt: skip
+
 
 def test_models_lists_the_demo_registry(client: FlaskClient) -> None:
     response = client.get("/v1/models")
     assert response.status_code == 200
     models = {m["name"]: m for m in response.get_json()["models"]}
-    assert list(models) == ["digits", "digits-stretch", "digit-classes", "digit-classes-bytes"]
+    assert list(models) == DEMO_MODELS
     assert models["digits"]["task"] == "detection"
     assert models["digits"]["endpoint"] == "/v1/models/digits/detect"
     assert models["digits"]["input"] == {
@@ -64,11 +69,6 @@ def test_readyz_reports_every_model_available(client: FlaskClient) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     assert body["status"] == "ready"
-    assert set(body["models"]) == {
-        "digits",
-        "digits-stretch",
-        "digit-classes",
-        "digit-classes-bytes",
-    }
+    assert set(body["models"]) == set(DEMO_MODELS)
     for state in body["models"].values():
         assert state == {"ready": True, "state": "AVAILABLE", "version": 1, "circuit": "closed"}

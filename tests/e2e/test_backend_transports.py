@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from adapter.config import load_settings
 from adapter.modelserver.certificates import (
     TestCertificates,
     make_test_certificates,
@@ -46,8 +48,9 @@ def mtls_server(
     server.stop()
 
 
+# The demo registry written elsewhere: its label files by absolute path.
 SEVEN_REGISTRY = REGISTRY.read_text(encoding="utf-8").replace(
-    "labels: labels/digits.txt", f"labels: {REGISTRY.parent / 'labels' / 'digits.txt'}"
+    "labels: labels/", f"labels: {REGISTRY.parent / 'labels'}/"
 )
 
 
@@ -90,7 +93,8 @@ def test_without_the_client_certificate_the_adapter_is_not_ready_and_says_unavai
     tmp_path: Path, mtls_server: ModelServer, certificates: TestCertificates, env: dict[str, str]
 ) -> None:
     env = {key: str(certificates.ca) for key in env}
-    client = _demo_client(tmp_path, mtls_server.target, env)
+    # /readyz asks about every demo model: that alone must not open the circuit here.
+    client = _demo_client(tmp_path, mtls_server.target, {**env, "ADAPTER_BREAKER_FAILURES": "100"})
     assert_problem(client.get("/readyz"), 503, "not-ready")
     body = assert_problem(_post_seven(client), 503, "backend-unavailable")
     assert mtls_server.target not in body["detail"]
@@ -112,11 +116,11 @@ def rest_server(demo_models_dir: Path) -> Iterator[ModelServer]:
 
 
 def _rest_registry() -> str:
-    text = SEVEN_REGISTRY
-    for name in ("digit_detector", "digit_classifier_bytes", "digit_classifier"):
-        text = text.replace(f"{{name: {name},", f"{{name: {name}, transport: rest,")
-        text = text.replace(f"{{name: {name}}}", f"{{name: {name}, transport: rest}}")
-    assert text.count("transport: rest") == 4
+    """The demo registry with every model served over REST."""
+    text, count = re.subn(
+        r"serving: \{name: (\w+)", r"serving: {name: \1, transport: rest", SEVEN_REGISTRY
+    )
+    assert count == len(load_settings({}).models)
     return text
 
 
@@ -131,16 +135,22 @@ def test_every_demo_model_answers_the_same_over_rest_and_grpc(
         {"ADAPTER_TFS_REST_TARGET": rest_server.rest_url},
     )  # fmt: skip
     assert rest_client.get("/readyz").status_code == 200
-    for model in ("digit-classes", "digit-classes-bytes"):
+    for model in (
+        "digit-classes",
+        "digit-classes-bytes",
+        "digit-classes-keras",
+        "digit-attributes",
+    ):
         over_rest, over_grpc = _classify(rest_client, model), _classify(grpc_client, model)
         assert over_rest["classifications"] == over_grpc["classifications"]
     digits = (SAMPLES / "digits.jpg").read_bytes()
-    answers = [
-        client.post("/v1/models/digits/detect", data=upload(digits)).get_json()
-        for client in (rest_client, grpc_client)
-    ]
-    assert answers[0]["detections"] == answers[1]["detections"]
-    assert len(answers[0]["detections"]) >= 3
+    for model in ("digits", "digits-zoo", "digits-masks", "digits-yolo"):
+        answers = [
+            client.post(f"/v1/models/{model}/detect", data=upload(digits)).get_json()
+            for client in (rest_client, grpc_client)
+        ]
+        assert answers[0]["detections"] == answers[1]["detections"], model
+        assert len(answers[0]["detections"]) >= 3, model
 
 
 def test_a_stopped_rest_server_is_a_fast_503(tmp_path: Path, demo_models_dir: Path) -> None:

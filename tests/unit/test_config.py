@@ -32,12 +32,10 @@ def test_defaults_serve_the_demo() -> None:
     settings = load_settings({})
     assert settings.registry_path == DEMO_REGISTRY
     assert settings.tfs_target == "localhost:8500"
-    assert set(settings.models) == {
-        "digits",
-        "digits-stretch",
-        "digit-classes",
-        "digit-classes-bytes",
-    }
+    assert list(settings.models) == [
+        "digits", "digits-stretch", "digit-classes", "digit-classes-bytes",
+        "digits-zoo", "digits-masks", "digits-yolo", "digit-classes-keras", "digit-attributes",
+    ]  # fmt: skip
     prep = settings.models["digits"].input.preprocessing
     assert prep is not None
     assert (prep.size, prep.resize, prep.pad_value) == ((320, 320), "letterbox", 255)
