@@ -93,7 +93,7 @@ pub fn decode(data: &[f32], head: &Head, selection: &Selection) -> Result<Vec<Fo
             data.len()
         )));
     }
-    let (best, class) = best_classes(data, head);
+    let best = best_scores(data, head);
     let first_class = 4 + usize::from(head.objectness);
     let (sx, sy) = if head.normalized {
         head.input_size
@@ -101,11 +101,11 @@ pub fn decode(data: &[f32], head: &Head, selection: &Selection) -> Result<Vec<Fo
         (1.0, 1.0)
     };
     let mut candidates = Vec::new();
-    for (a, (&score, &cls)) in best.iter().zip(&class).enumerate() {
+    for (a, &best) in best.iter().enumerate() {
         let score = if head.objectness {
-            score * head.at(data, a, first_class - 1)
+            best * head.at(data, a, first_class - 1)
         } else {
-            score
+            best
         };
         // A NaN score compares false: never a candidate.
         if score >= selection.min_score {
@@ -114,10 +114,16 @@ pub fn decode(data: &[f32], head: &Head, selection: &Selection) -> Result<Vec<Fo
                 head.at(data, a, 2) * sx / 2.0,
                 head.at(data, a, 3) * sy / 2.0,
             );
+            // The first class holding the best score, as argmax: looked up
+            // only for the few candidates, not for every anchor.
+            #[allow(clippy::float_cmp)] // exact: `best` is one of these values, copied
+            let class = (0..head.classes)
+                .position(|c| head.at(data, a, first_class + c) == best)
+                .unwrap_or(0);
             candidates.push(Candidate {
                 corners: [cx - hw, cy - hh, cx + hw, cy + hh],
                 score,
-                class: i64::from(cls),
+                class: i64::try_from(class).unwrap_or(i64::MAX),
             });
         }
     }
@@ -137,41 +143,41 @@ fn cls_of(candidate: &Candidate) -> u32 {
     u32::try_from(candidate.class).unwrap_or(u32::MAX)
 }
 
-/// Per anchor, the best class score and its class (the first on ties).
-fn best_classes(data: &[f32], head: &Head) -> (Vec<f32>, Vec<u32>) {
+/// Anchors per block of the channels-first scan: 4 KiB of running best.
+const ANCHOR_BLOCK: usize = 1024;
+
+/// Per anchor, its best class score (`-inf` if every score is NaN).
+///
+/// `if v > b { v } else { b }` is exactly x86's `maxps` (a NaN `v` leaves
+/// `b`), so the channels-first scan compiles to packed maxima; which class
+/// won is found afterwards, only for the anchors that pass the threshold.
+fn best_scores(data: &[f32], head: &Head) -> Vec<f32> {
     let first = 4 + usize::from(head.objectness);
     let n = head.anchors;
     let mut best = vec![f32::NEG_INFINITY; n];
-    let mut class = vec![0u32; n];
     match head.layout {
         Layout::ChannelsFirst => {
-            // One contiguous row per class: a pass the compiler vectorizes.
-            for (c, row) in data.chunks_exact(n).skip(first).enumerate() {
-                let c = u32::try_from(c).unwrap_or(u32::MAX);
-                for ((b, k), &v) in best.iter_mut().zip(class.iter_mut()).zip(row) {
-                    if v > *b {
-                        *b = v;
-                        *k = c;
+            // One contiguous row per class, walked a block of anchors at a
+            // time so the running best stays in L1.
+            for start in (0..n).step_by(ANCHOR_BLOCK) {
+                let end = (start + ANCHOR_BLOCK).min(n);
+                let best = &mut best[start..end];
+                for row in data.chunks_exact(n).skip(first) {
+                    for (b, &v) in best.iter_mut().zip(&row[start..end]) {
+                        *b = if v > *b { v } else { *b };
                     }
                 }
             }
         }
         Layout::AnchorsFirst => {
-            for ((row, b), k) in data
-                .chunks_exact(head.values())
-                .zip(best.iter_mut())
-                .zip(class.iter_mut())
-            {
-                for (c, &v) in row[first..].iter().enumerate() {
-                    if v > *b {
-                        *b = v;
-                        *k = u32::try_from(c).unwrap_or(u32::MAX);
-                    }
-                }
+            for (row, b) in data.chunks_exact(head.values()).zip(best.iter_mut()) {
+                *b = row[first..]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |b, &v| if v > b { v } else { b });
             }
         }
     }
-    (best, class)
+    best
 }
 
 #[cfg(test)]
@@ -231,6 +237,21 @@ mod tests {
                     },
                 ]
             );
+        }
+    }
+
+    #[test]
+    fn ties_go_to_the_first_class_and_nan_scores_are_skipped() {
+        let rows = vec![
+            vec![100.0, 100.0, 10.0, 10.0, 0.5, 0.75, 0.75], // tie: class 1, as argmax
+            vec![300.0, 300.0, 10.0, 10.0, f32::NAN, 0.5, 0.25], // NaN ignored: class 1
+            vec![500.0, 500.0, 10.0, 10.0, f32::NAN, f32::NAN, f32::NAN], // no score at all
+        ];
+        for layout in [Layout::ChannelsFirst, Layout::AnchorsFirst] {
+            let found =
+                decode(&matrix(&rows, layout), &head(layout, 3, 3, false), &SELECT).unwrap();
+            let got: Vec<(u32, f32)> = found.iter().map(|f| (f.class, f.score)).collect();
+            assert_eq!(got, vec![(1, 0.75), (1, 0.5)], "{layout:?}");
         }
     }
 
