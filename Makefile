@@ -78,6 +78,7 @@ bench: models
 	$(PY) bench/preprocess.py
 	$(PY) bench/transport.py
 	$(PY) bench/api.py
+	$(PY) bench/postprocess.py
 
 # Fuzz the Rust decode entry point with libFuzzer (cargo-fuzz, nightly) for
 # FUZZ_SECONDS; new inputs go to rust_ext/fuzz/work, crashes to fuzz/artifacts.
