@@ -35,6 +35,10 @@ def bars(
     ax.invert_yaxis()
     if log:
         ax.set_xscale("log")
+        from matplotlib.ticker import NullFormatter
+
+        # A span under a decade would label its minor ticks, and they overlap.
+        ax.xaxis.set_minor_formatter(NullFormatter())
     for y, value in enumerate(values):
         ax.text(value, y, f" {text(value)}", va="center", fontsize=8)
     ax.set_xlim(min(values) / 2 if log else 0, max(values) * (4 if log else 1.3))
