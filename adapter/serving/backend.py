@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# A call that ran out of a budget shorter than this (a client asking for
+# X-Request-Timeout-Ms: 5, say) says nothing of the server's health: it
+# neither opens the circuit nor closes it.
+TELLING_BUDGET_S = 0.25
+
+
 class Backend:
     """A transport to one TF Serving target, with retries and a circuit breaker.
 
@@ -107,8 +113,9 @@ class Backend:
         self.breaker.acquire()  # CircuitOpen while the breaker is open
         attempt = 1
         while True:
+            budget_s = deadline.remaining()
             try:
-                result = call(deadline.remaining())
+                result = call(budget_s)
             except RpcFailure as failure:
                 pause = None
                 if failure.code in RETRYABLE and not failure.local:
@@ -121,7 +128,11 @@ class Backend:
                     time.sleep(pause)
                     attempt += 1
                     continue
-                if failure.code in UNHEALTHY and not failure.local:
+                expired = failure.code is grpc.StatusCode.DEADLINE_EXCEEDED
+                if expired and budget_s < TELLING_BUDGET_S:
+                    # The caller's budget was too short to say the server is slow.
+                    self.breaker.record_inconclusive()
+                elif failure.code in UNHEALTHY and not failure.local:
                     self.breaker.record_failure()
                 else:
                     self.breaker.record_success()

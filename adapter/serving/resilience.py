@@ -142,6 +142,15 @@ class CircuitBreaker:
             self._probing = False
             self._report()
 
+    def record_inconclusive(self) -> None:
+        """A call that says nothing of the backend's health (a deadline too short to
+        tell): the count of failures stays, and a probe ends undecided, so the
+        next call after the cooldown probes again."""
+        with self._lock:
+            if self._probing:
+                self._probing = False
+                self._report()
+
     def record_failure(self) -> None:
         """A call failed in a way that says the backend is unwell; maybe open the circuit."""
         with self._lock:

@@ -449,6 +449,30 @@ def test_the_breaker_counts_calls_that_fail_without_retry() -> None:
     assert transport.calls == 2
 
 
+def test_deadlines_too_short_to_tell_never_open_the_breaker() -> None:
+    # A client asking for a 50 ms budget that runs out says nothing of the server.
+    transport = FakeTransport(fail(Code.DEADLINE_EXCEEDED))
+    backend = _backend(transport, threshold=2)
+    for _ in range(5):
+        with pytest.raises(SERVING_FAILURES) as info:
+            _predict(backend, timeout_s=0.05)
+        assert _problem(info.value).slug == "backend-timeout"
+    assert transport.calls == 5
+    assert backend.breaker.state == "closed"
+
+
+def test_a_probe_whose_budget_was_too_short_leaves_the_circuit_open_for_the_next() -> None:
+    breaker = CircuitBreaker(1, cooldown_s=0.05)
+    breaker.record_failure()
+    time.sleep(0.06)
+    breaker.acquire()  # the probe
+    breaker.record_inconclusive()
+    assert breaker.state == "half_open"  # the cooldown has passed: the next call probes
+    breaker.acquire()
+    breaker.record_success()
+    assert breaker.state == "closed"
+
+
 def test_retry_after_of_an_open_circuit_is_the_cooldown_left() -> None:
     transport = FakeTransport(fail(Code.DEADLINE_EXCEEDED))
     backend = _backend(transport, threshold=1, cooldown_s=1.5)
