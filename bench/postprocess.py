@@ -31,14 +31,11 @@ Usage: ``python bench/postprocess.py [--runs 200] [--quick]``; writes
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import platform
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -68,6 +65,7 @@ from bench.api import (  # noqa: E402
     running_service,
 )
 from bench.options import WORK, parse  # noqa: E402
+from bench.transport import time_round_robin  # noqa: E402
 
 ANCHORS, CLASSES, OBJECTS = 8400, 80, 30
 MIN_SCORE, IOU, MAX_KEPT = 0.25, 0.45, 300
@@ -157,29 +155,6 @@ def nms_opencv(boxes: Array, scores: Array) -> Array:
 def nms_tensorflow(boxes: Array, scores: Array) -> Array:
     kept: Array = tf.image.non_max_suppression(boxes, scores, ANCHORS, iou_threshold=IOU).numpy()
     return kept
-
-
-def time_round_robin(
-    calls: dict[str, Callable[[], Array]], runs: int, warmup: int
-) -> dict[str, list[float]]:
-    """Seconds per call of each contender, ``runs`` rounds in rotating order, GC off."""
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    seconds: dict[str, list[float]] = {name: [] for name in calls}
-    names = list(calls)
-    gc.collect()
-    gc.disable()
-    try:
-        for round_ in range(runs):
-            shift = round_ % len(names)
-            for name in names[shift:] + names[:shift]:
-                start = time.perf_counter()
-                calls[name]()
-                seconds[name].append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return seconds
 
 
 def _same(ours: Array, theirs: Array, *, indices: bool) -> bool:
