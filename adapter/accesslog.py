@@ -1,7 +1,7 @@
 """Gunicorn's access log as one JSON object per request (``logger_class``).
 
 :class:`JsonLogger` replaces gunicorn's Apache-style access line with
-:func:`access_record`: time, request id, method, path, model, status,
+:func:`access_record`: time, request id, trace id, method, path, model, status,
 duration, bytes in and out, user agent, and the decode, inference, mapping
 (and annotate) milliseconds of the response's ``Server-Timing`` header. It
 never logs request headers other than the user agent and ``Content-Length``
@@ -24,6 +24,7 @@ from gunicorn import glogging  # type: ignore[import-untyped]
 
 from adapter.api.context import HEADER, formatter
 from adapter.config import load_server_settings
+from adapter.tracing import NO_TRACE, TRACE_ID_KEY
 
 # /v1/models/<model> and anything under it.
 _MODEL_PATH = re.compile(r"/v1/models/([^/]+)(?:/|$)")
@@ -69,6 +70,7 @@ def access_record(
     record: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "request_id": _header(headers, HEADER),
+        "trace_id": environ.get(TRACE_ID_KEY, NO_TRACE),
         "method": environ.get("REQUEST_METHOD"),
         "path": path,
         "model": model.group(1) if model else None,

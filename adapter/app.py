@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
+from adapter import tracing
 from adapter.api import auth, context, docs, health, inference, models, problems
 from adapter.api import metrics as metrics_api
 from adapter.config import Settings, load_settings
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     context.configure_logging(settings.log_level, settings.log_format)  # request ids in every line
+    if settings.trace_exporters and not tracing.enabled():  # in the worker, after the fork
+        tracing.start(settings.trace_exporters, settings.otlp_protocol)
     app.extensions["service"] = Service(settings)
     metrics_api.install(app, settings.models)  # first: counts and times what the others do
     context.install(app)  # X-Request-ID on every response and log line

@@ -28,7 +28,7 @@ from adapter.results import ModelState
 from adapter.serving.backend import Backend
 from adapter.serving.channel import ChannelSettings, message_bytes, tensor_bytes
 from adapter.serving.grpc_client import GrpcClient
-from adapter.serving.resilience import CircuitBreaker, Deadline, RetryPolicy
+from adapter.serving.resilience import CircuitBreaker, Deadline, RetryBudget, RetryPolicy
 from adapter.serving.servable import ModelRef, Transport
 
 _BYTES_PER_ITEM = {"uint8": 1, "float32": 4}
@@ -87,6 +87,7 @@ class BackendPool:
             retry=RetryPolicy(
                 max_attempts=policy.retry_attempts, base_backoff_s=policy.retry_backoff_s
             ),
+            budget=RetryBudget(policy.retry_budget_ratio),
             breaker=CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s),
         )
 

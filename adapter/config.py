@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapter import tracing
 from adapter.exceptions import ConfigError
 from adapter.imaging import Limits
 from adapter.process import LOG_FORMATS, ServerSettings, available_cpus, default_workers
@@ -44,6 +45,7 @@ class BackendPolicy:
 
     retry_attempts: int = 3
     retry_backoff_s: float = 0.05
+    retry_budget_ratio: float = 0.1  # retries at most this share of calls (plus a reserve)
     breaker_failures: int = 5
     breaker_cooldown_s: float = 5.0
     keepalive_ms: int = 60_000
@@ -66,8 +68,17 @@ class Settings:
     grpc_max_message_bytes: int = 64 * 1024 * 1024
     max_batch_images: int = 16
     predict_concurrency: int = 8  # per-image Predicts in flight per worker
+    # Admission control, per worker: inference requests worked on at once
+    # (ADAPTER_THREADS), how many more may wait (default as many), and how
+    # long at most (default a tenth of ADAPTER_DEADLINE_MS).
+    max_in_flight: int = 4
+    admission_queue: int = 4
+    admission_wait_s: float = 0.5
     backend_policy: BackendPolicy = field(default_factory=BackendPolicy)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no key needed
+    # OpenTelemetry (adapter.tracing): the exporters, () when traces are off.
+    trace_exporters: tuple[str, ...] = ()
+    otlp_protocol: str = "grpc"
     log_level: str = "INFO"
     log_format: str = "json"  # or "text": ``LEVEL logger request_id=<id> message``
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: the workers' shared metrics
@@ -143,6 +154,10 @@ def _backend_policy(env: Mapping[str, str]) -> BackendPolicy:
     return BackendPolicy(
         retry_attempts=_env_int(env, "ADAPTER_RETRY_ATTEMPTS", _POLICY.retry_attempts, 1),
         retry_backoff_s=_env_ms(env, "ADAPTER_RETRY_BACKOFF_MS", _POLICY.retry_backoff_s, 1),
+        retry_budget_ratio=_env_number(
+            env, "ADAPTER_RETRY_BUDGET_PERCENT", _POLICY.retry_budget_ratio * 100, 0
+        )
+        / 100,
         breaker_failures=_env_int(env, "ADAPTER_BREAKER_FAILURES", _POLICY.breaker_failures, 1),
         breaker_cooldown_s=_env_number(
             env, "ADAPTER_BREAKER_COOLDOWN_S", _POLICY.breaker_cooldown_s, 0.1
@@ -191,6 +206,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     registry_path = Path(env.get("ADAPTER_MODELS") or DEMO_REGISTRY)
     deadline_s = _env_ms(env, "ADAPTER_DEADLINE_MS", _APP.deadline_s, 1)
+    threads = _env_int(env, "ADAPTER_THREADS", _APP.max_in_flight, 1)
     defaults = {
         "grpc": _target(env, "ADAPTER_TFS_TARGET", DEFAULT_TFS_TARGET),
         "rest": _target(env, "ADAPTER_TFS_REST_TARGET", DEFAULT_TFS_REST_TARGET, rest=True),
@@ -212,8 +228,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         predict_concurrency=_env_int(
             env, "ADAPTER_PREDICT_CONCURRENCY", _APP.predict_concurrency, 1
         ),
+        max_in_flight=threads,
+        admission_queue=_env_int(env, "ADAPTER_ADMISSION_QUEUE", threads, 0),
+        admission_wait_s=_env_ms(env, "ADAPTER_ADMISSION_WAIT_MS", deadline_s / 10, 0),
         backend_policy=_backend_policy(env),
         api_keys=_api_keys(env),
+        trace_exporters=_trace_exporters(env),
+        otlp_protocol=_otlp_protocol(env),
         log_level=_log_level(env),
         log_format=_log_format(env),
         metrics_dir=env.get(METRICS_DIR_ENV) or None,
@@ -227,6 +248,39 @@ def _log_format(env: Mapping[str, str]) -> str:
     return log_format
 
 
+def _trace_exporters(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Which exporters the traces go to; () (off) unless ``OTEL_*`` asks for them.
+
+    ``OTEL_SDK_DISABLED=true`` turns them off; ``OTEL_TRACES_EXPORTER`` names
+    them (``none``: recorded, not exported); without it, an OTLP endpoint
+    variable means ``otlp``.
+    """
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return ()
+    given = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not given:
+        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        return ("otlp",) if any(env.get(name) for name in endpoints) else ()
+    names = tuple(name.strip() for name in given.split(",") if name.strip())
+    unknown = sorted(set(names) - set(tracing.EXPORTERS))
+    if unknown:
+        raise ConfigError(
+            f"OTEL_TRACES_EXPORTER: {', '.join(unknown)} is not one of "
+            f"{', '.join(tracing.EXPORTERS)}"
+        )
+    return tuple(name for name in names if name != "none") or ("none",)
+
+
+def _otlp_protocol(env: Mapping[str, str]) -> str:
+    name = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+    if not env.get(name):
+        name = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    protocol = env.get(name, "").strip().lower() or "grpc"
+    if protocol not in tracing.PROTOCOLS:
+        raise ConfigError(f"{name}: {protocol!r} is not one of {', '.join(tracing.PROTOCOLS)}")
+    return protocol
+
+
 def load_server_settings(
     environ: Mapping[str, str] | None = None, cpus: int | None = None
 ) -> ServerSettings:
@@ -235,11 +289,17 @@ def load_server_settings(
     env = os.environ if environ is None else environ
     cpus = available_cpus() if cpus is None else cpus
     max_requests = _env_int(env, "ADAPTER_MAX_REQUESTS", _SERVER.max_requests, 0)
+    threads = _env_int(env, "ADAPTER_THREADS", _SERVER.threads, 1)
     jitter = _env_int(env, "ADAPTER_MAX_REQUESTS_JITTER", max_requests // 10, 0)
     return ServerSettings(
         bind=env.get("ADAPTER_BIND") or _SERVER.bind,
         workers=_env_int(env, "ADAPTER_WORKERS", default_workers(cpus), 1),
-        threads=_env_int(env, "ADAPTER_THREADS", _SERVER.threads, 1),
+        threads=threads,
+        admission_queue=_env_int(env, "ADAPTER_ADMISSION_QUEUE", threads, 0),
+        max_body_bytes=_env_int(env, "ADAPTER_MAX_UPLOAD_BYTES", _SERVER.max_body_bytes, 1),
+        read_timeout_s=_env_ms(env, "ADAPTER_READ_TIMEOUT_MS", _SERVER.read_timeout_s, 1),
+        read_min_rate=_env_int(env, "ADAPTER_READ_MIN_RATE", _SERVER.read_min_rate, 1),
+        read_buffer_bytes=_env_int(env, "ADAPTER_READ_BUFFER_BYTES", 0, 0),
         timeout_s=_env_int(env, "ADAPTER_WORKER_TIMEOUT_S", _SERVER.timeout_s, 1),
         graceful_timeout_s=_env_int(
             env, "ADAPTER_GRACEFUL_TIMEOUT_S", _SERVER.graceful_timeout_s, 0

@@ -52,6 +52,18 @@ class Unavailable(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
+class Overloaded(Unavailable):
+    """This worker has as many requests in hand as it takes, and no place freed in time."""
+
+    @classmethod
+    def at_capacity(cls) -> Overloaded:
+        """The one refusal there is, worded for the caller."""
+        return cls(
+            "The service is at capacity; retry after the time in Retry-After, "
+            "or at another replica."
+        )
+
+
 class BackendUnavailable(Unavailable, ConnectionError):
     """TF Serving is unreachable."""
 

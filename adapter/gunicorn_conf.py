@@ -41,6 +41,7 @@ __all__ = [
     "threads",
     "timeout",
     "worker_class",
+    "worker_exit",
     "worker_tmp_dir",
     "workers",
     "wsgi_app",
@@ -77,9 +78,13 @@ _metrics_dir = prepare_metrics_dir(_server.metrics_dir)
 
 wsgi_app = "adapter.app:create_app()"
 bind = [_server.bind]
-worker_class = "gthread"
+# gthread, with each request read whole by the worker's poller before a
+# thread takes it: a slow client holds a socket, not a thread.
+worker_class = "adapter.worker.BufferingWorker"
 workers = _server.workers
-threads = _server.threads
+# More threads than requests worked on: the spare ones queue or refuse the
+# overflow (adapter.admission), so it is never queued unseen in gunicorn.
+threads = _server.pool_threads
 # Also the heartbeat: a worker silent for this long is killed and replaced.
 timeout = _server.timeout_s
 graceful_timeout = _server.graceful_timeout_s
@@ -134,6 +139,13 @@ def post_worker_init(worker: Any) -> None:
     worker.accept = _accept  # registered with the poller later, in run()
     signal.signal(signal.SIGTERM, _on_term)
     signal.siginterrupt(signal.SIGTERM, False)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Gunicorn hook (worker, on its way out): export the traces it still holds."""
+    from adapter import tracing
+
+    tracing.stop()
 
 
 def on_exit(server: Any) -> None:

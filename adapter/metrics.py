@@ -78,6 +78,27 @@ BACKEND_ERRORS = Counter(
     "Failed model server calls (after retries), by backend, TF Serving model and gRPC code.",
     ["backend", "servable", "code"],
 )
+REFUSED = Counter(
+    f"{PREFIX}_requests_refused",
+    "Requests refused before they ran, by reason: queue_full and wait_expired (503 overloaded, "
+    "admission control), buffer_full (503 overloaded: too many bodies being read), "
+    "read_timeout (408: the request arrived too slowly).",
+    ["reason"],
+)
+RETRIES = Counter(
+    f"{PREFIX}_backend_retries",
+    "Model server calls failing UNAVAILABLE that were retried, or not because the retry "
+    "budget was spent, by backend and outcome (retried, budget_spent).",
+    ["backend", "outcome"],
+)
+RETRIED = "retried"
+BUDGET_SPENT = "budget_spent"
+READING = Gauge(
+    f"{PREFIX}_requests_reading",
+    "Requests whose head or body is still arriving (all live workers): read by the workers' "
+    "pollers, they hold no thread yet.",
+    multiprocess_mode="livesum",
+)
 IN_FLIGHT = Gauge(
     f"{PREFIX}_requests_in_flight",
     "HTTP requests being handled now (all live workers), scrapes of /metrics not included.",
@@ -258,3 +279,13 @@ def backend_error(backend: str, servable: str, code: str) -> None:
 def breaker_state(backend: str, state: str) -> None:
     """Set a backend's breaker gauge to ``state`` (``closed``, ``half_open`` or ``open``)."""
     CIRCUIT_STATE.labels(backend).set(BREAKER_STATES[state])
+
+
+def request_refused(reason: str) -> None:
+    """Count a request refused before it ran (see :data:`REFUSED` for the reasons)."""
+    REFUSED.labels(reason).inc()
+
+
+def retry(backend: str, outcome: str) -> None:
+    """Count a retryable failure: :data:`RETRIED`, or not for :data:`BUDGET_SPENT`."""
+    RETRIES.labels(backend, outcome).inc()

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from adapter import imaging
+from adapter import imaging, tracing
 from adapter.catalog import Catalog
 from adapter.exceptions import BackendError, BackendRejected, InvalidOption, ModelRejectedImage
 from adapter.mapping.classification import (
@@ -246,12 +246,15 @@ class Pipeline:
         fails them all. Only the outputs of ``roles`` are asked for.
         """
         start = time.perf_counter()
-        inputs = self._inputs(model, images)
+        with tracing.span("decode", {"images": len(images)}):
+            inputs = self._inputs(model, images)
         decoded = time.perf_counter()
         output_filter = sorted({model.outputs[role] for role in roles})
-        version, answers = self._predict(model, ref, inputs.tensors, call, output_filter)
+        with tracing.span("predict", {"model": model.name, "calls": len(inputs.tensors)}):
+            version, answers = self._predict(model, ref, inputs.tensors, call, output_filter)
         predicted = time.perf_counter()
-        slots = [_slot(image, answers, mapping) for image in inputs.images]
+        with tracing.span("mapping"):
+            slots = [_slot(image, answers, mapping) for image in inputs.images]
         timings = Timings(
             decode_s=decoded - start,
             inference_s=predicted - decoded,

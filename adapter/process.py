@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapter.imaging import Limits
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 LOG_FORMATS = ("json", "text")
 
@@ -25,11 +27,23 @@ class ServerSettings:
     defaults to a tenth of it; ``log_format`` is shared with the app's
     settings (gunicorn's own lines follow it too). ``metrics_dir`` is
     ``PROMETHEUS_MULTIPROC_DIR`` as given (None: gunicorn_conf makes one).
+    ``threads`` is how many inference requests a worker works on at once
+    (admission control, :mod:`adapter.admission`); :attr:`pool_threads` how
+    many threads gunicorn gives it.
     """
 
     bind: str = "0.0.0.0:8080"
     workers: int = 2
     threads: int = 4
+    admission_queue: int = 4
+    # The buffering worker (adapter.worker): each request read whole in the
+    # poller, within read_timeout_s plus a second per read_min_rate bytes,
+    # bodies up to max_body_bytes (the upload limit), read_buffer_bytes of
+    # them at once (0: four bodies of the largest size).
+    max_body_bytes: int = Limits.max_bytes
+    read_timeout_s: float = 10.0
+    read_min_rate: int = 16 * 1024
+    read_buffer_bytes: int = 0
     timeout_s: int = 30
     graceful_timeout_s: int = 20
     keepalive_s: int = 5
@@ -37,6 +51,23 @@ class ServerSettings:
     max_requests_jitter: int = 200
     log_format: str = "json"
     metrics_dir: str | None = None
+
+    @property
+    def admissible(self) -> int:
+        """Inference requests a worker holds: ``threads`` at work, ``admission_queue`` waiting."""
+        return self.threads + self.admission_queue
+
+    @property
+    def read_buffer_limit(self) -> int:
+        """Bytes of requests a worker's poller may hold at once."""
+        return self.read_buffer_bytes or 4 * self.max_body_bytes
+
+    @property
+    def pool_threads(self) -> int:
+        """gunicorn's threads per worker: ``threads`` working, ``admission_queue``
+        waiting for a place, and ``threads`` more that answer health checks and
+        refuse the overflow with a fast 503 while all the others are busy."""
+        return self.admissible + self.threads
 
 
 def _cgroup_cpu_limit(root: Path) -> float | None:

@@ -9,8 +9,11 @@ failure one of :mod:`adapter.exceptions` (or an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+from adapter import metrics
+from adapter.admission import Admission
 from adapter.catalog import BackendPool, Catalog
 from adapter.config import Settings
 from adapter.exceptions import UnknownModel, WrongTask
@@ -42,6 +45,25 @@ class Service:
         self.limits = settings.image_limits
         self.catalog = Catalog(settings, self.limits, pool)
         self.pipeline = Pipeline(self.catalog, settings.predict_concurrency)
+        self.admission = Admission(
+            settings.max_in_flight,
+            settings.admission_queue,
+            settings.admission_wait_s,
+            on_refuse=metrics.request_refused,
+        )
+
+    @contextmanager
+    def admitted(self, call: Call) -> Iterator[None]:
+        """Hold one of this worker's places for an inference request while it runs.
+
+        Waits at most ``admission_wait_s`` and never past the call's deadline;
+        :class:`~adapter.exceptions.Overloaded` if no place frees in time.
+        """
+        admitted = self.admission.acquire(call.deadline.remaining())
+        try:
+            yield
+        finally:
+            self.admission.release(admitted)
 
     def entry(self, name: str, task: str | None = None) -> RegistryEntry:
         """The registry entry ``name`` (no backend call); :class:`UnknownModel` or

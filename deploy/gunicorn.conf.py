@@ -5,9 +5,17 @@ installed wheel has it too (``gunicorn -c python:adapter.gunicorn_conf``).
 What it sets, each from its ``ADAPTER_*`` variable:
 
 - ``wsgi_app = "adapter.app:create_app()"``, ``bind`` (``ADAPTER_BIND``, 0.0.0.0:8080);
-- ``worker_class = "gthread"`` (grpcio and gevent don't mix); ``workers``
+- ``worker_class = "adapter.worker.BufferingWorker"``: gunicorn's
+  ``gthread`` (grpcio and gevent don't mix) whose poller reads each request
+  whole before a thread takes it, so slow clients hold no thread
+  (``ADAPTER_READ_TIMEOUT_MS``, ``ADAPTER_READ_MIN_RATE``,
+  ``ADAPTER_READ_BUFFER_BYTES``); ``workers``
   (``ADAPTER_WORKERS``, default one per usable CPU, at least 2; the affinity
-  mask and a cgroup CPU quota count) and ``threads`` (``ADAPTER_THREADS``, 4);
+  mask and a cgroup CPU quota count) and ``threads``: ``ADAPTER_THREADS`` (4)
+  working, ``ADAPTER_ADMISSION_QUEUE`` (as many) waiting for a place, and
+  ``ADAPTER_THREADS`` more for requests without a body (health checks),
+  which are never refused; past the first two, the poller answers a fast 503
+  (``adapter.admission``, ``adapter.worker``);
 - ``timeout`` (``ADAPTER_WORKER_TIMEOUT_S``, 30 s): the request and heartbeat
   timeout, with the heartbeat file in ``worker_tmp_dir = "/dev/shm"``;
   ``graceful_timeout`` (``ADAPTER_GRACEFUL_TIMEOUT_S``, 20 s) for in-flight

@@ -15,14 +15,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
+from adapter import tracing
+
 HEADER = "X-Request-ID"
-LOG_FORMAT = "%(levelname)s %(name)s request_id=%(request_id)s %(message)s"
+ARRIVED = "adapter.arrived"  # WSGI environ key: time.monotonic() when the worker took the request
+LOG_FORMAT = "%(levelname)s %(name)s request_id=%(request_id)s trace_id=%(trace_id)s %(message)s"
 _VALID_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 # The current request's id; a ContextVar so log records from any logger can read it.
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -33,6 +39,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _current.get() or "-"
+        record.trace_id = tracing.current_trace_id()
         return True
 
 
@@ -48,6 +55,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", None) or _current.get() or "-",
+            "trace_id": getattr(record, "trace_id", None) or tracing.current_trace_id(),
             "message": record.getMessage(),
         }
         if record.exc_info:
@@ -82,12 +90,34 @@ def configure_logging(level: str, log_format: str = "json") -> None:
             handler.addFilter(RequestIdFilter())
 
 
+class _StampArrival:
+    """WSGI middleware: note when the request reached the app, before its body is read."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ.setdefault(ARRIVED, time.monotonic())
+        result: Iterable[bytes] = self.wsgi_app(environ, start_response)
+        return result
+
+
+def arrived() -> float:
+    """``time.monotonic()`` when the current request reached the app: its deadline starts there."""
+    stamp = request.environ.get(ARRIVED)
+    return stamp if isinstance(stamp, float) else time.monotonic()
+
+
 def install(app: Flask) -> None:
-    """Register the hooks that give every request an id, echo it and forget it after."""
+    """Register the hooks that give every request an id, echo it and forget it after,
+    and stamp its arrival (:func:`arrived`)."""
+    app.wsgi_app = _Traced(_StampArrival(app.wsgi_app))  # type: ignore[method-assign]
 
     @app.before_request
     def _start() -> None:
         request_id()
+        if request.url_rule is not None:
+            tracing.name_request(f"{request.method} {request.url_rule.rule}")
 
     @app.after_request
     def _echo(response: Response) -> Response:
@@ -109,8 +139,33 @@ def request_id() -> str:
         return _current.get() or "-"
     current: str | None = g.get("request_id")
     if current is None:
-        given = request.headers.get(HEADER, "")
-        current = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+        current = valid_request_id(request.headers.get(HEADER, ""))
         g.request_id = current
         g.request_id_token = _current.set(current)
     return current
+
+
+def valid_request_id(given: str) -> str:
+    """``given`` if it is a valid request id (see the module), else a fresh one."""
+    return given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+class _Traced:
+    """WSGI middleware: each request in its trace's server span (:mod:`adapter.tracing`)."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with tracing.request_span(environ) as current:
+            if current is None:
+                result: Iterable[bytes] = self.wsgi_app(environ, start_response)
+                return result
+
+            def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+                code = int(status[:3])
+                tracing.answered(current, code, failed=code >= 500)
+                return start_response(status, headers, exc_info)
+
+            result = self.wsgi_app(environ, _start_response)
+            return result

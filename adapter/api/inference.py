@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema
 
 from adapter import metrics
-from adapter.api import problems, service
+from adapter.api import context, problems, service
 from adapter.api.uploads import Upload, read_timeout_s, read_upload
 from adapter.mapping.detection import DetectionOptions
 from adapter.pipeline import Call, ClassifyOptions
@@ -40,8 +40,8 @@ def _representation() -> str:
 
 
 def _read(entry: RegistryEntry, options: Schema, body: Schema) -> tuple[Upload, Call, str]:
-    """The request's images and options, its call (deadline from now) and the answer's type."""
-    deadline = Deadline(read_timeout_s(request, entry.deadline_s))
+    """The request's images and options, its call (deadline from arrival), the answer's type."""
+    deadline = Deadline(read_timeout_s(request, entry.deadline_s), clock=context.arrived())
     media_type = _representation()
     upload = read_upload(request, options, body, service().settings.max_batch_images)
     if upload.batch and media_type != JSON:
@@ -65,16 +65,18 @@ def _answer(model: str, task: str, options: Schema, body: Schema) -> Response:
     """Run the request's images through ``model`` and answer JSON or an annotated image."""
     core = service()
     entry = core.entry(model, task)  # 404 before reading a large body
+    # The body is read before admission: a slow upload holds a spare thread, not a place.
     upload, call, media_type = _read(entry, options, body)
-    answer: Answer
-    if task == "detection":
-        answer = core.detect(model, upload.images, DetectionOptions(**upload.options), call)
-    else:
-        answer = core.classify(model, upload.images, ClassifyOptions(**upload.options), call)
-    _observe(answer)
-    if media_type == JSON:
-        return _json(upload, answer)
-    return _annotated(upload.images[0], answer, media_type)
+    with core.admitted(call):
+        answer: Answer
+        if task == "detection":
+            answer = core.detect(model, upload.images, DetectionOptions(**upload.options), call)
+        else:
+            answer = core.classify(model, upload.images, ClassifyOptions(**upload.options), call)
+        _observe(answer)
+        if media_type == JSON:
+            return _json(upload, answer)
+        return _annotated(upload.images[0], answer, media_type)
 
 
 def _json(upload: Upload, answer: Answer) -> Response:

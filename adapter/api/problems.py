@@ -103,6 +103,15 @@ class NotAcceptable(ApiError):
     status, slug, title = 406, "not-acceptable", "Not acceptable"
 
 
+class RequestTimeout(ApiError):
+    """The request did not arrive within the read timeout (408; :mod:`adapter.worker`)."""
+
+    status, slug, title = 408, "request-timeout", "Request timeout"
+
+    def __init__(self) -> None:
+        super().__init__("The request did not arrive in time; send it faster, or make it smaller.")
+
+
 class PayloadTooLarge(ApiError):
     """The upload is larger than the configured limit (413)."""
 
@@ -174,6 +183,7 @@ DOMAIN_PROBLEMS: tuple[tuple[type[Exception], ProblemType, Callable[[Exception],
         ProblemType(404, "model-version-not-found", "Model version not found"),
         str,
     ),
+    (exceptions.Overloaded, ProblemType(503, "overloaded", "Service overloaded"), str),
     (
         exceptions.BackendOverloaded,
         ProblemType(503, "backend-overloaded", "Model server overloaded"),

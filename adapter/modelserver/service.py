@@ -61,7 +61,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_handler
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
-        """Run a signature of a loaded model."""
+        """Run a signature of a loaded model (logging the caller's W3C trace context, if any)."""
+        for key, value in context.invocation_metadata():
+            if key == "traceparent":
+                log.info("Predict %s traceparent=%s", request.model_spec.name, value)
         return predict(self._manager, request, self._encoding)
 
     @_handler

@@ -19,8 +19,15 @@ from typing import Any, TypeVar
 import grpc
 import numpy.typing as npt
 
-from adapter import exceptions, metrics
-from adapter.serving.resilience import RETRYABLE, UNHEALTHY, CircuitBreaker, Deadline, RetryPolicy
+from adapter import exceptions, metrics, tracing
+from adapter.serving.resilience import (
+    RETRYABLE,
+    UNHEALTHY,
+    CircuitBreaker,
+    Deadline,
+    RetryBudget,
+    RetryPolicy,
+)
 from adapter.serving.servable import (
     ModelRef,
     Prediction,
@@ -55,11 +62,13 @@ class Backend:
         transport: Transport,
         *,
         retry: RetryPolicy | None = None,
+        budget: RetryBudget | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.name = name
         self.transport = transport
         self.retry = retry or RetryPolicy()
+        self.budget = budget or RetryBudget()
         self.breaker = breaker or CircuitBreaker()
         if self.breaker.on_change is None:
             self.breaker.on_change = partial(metrics.breaker_state, name)
@@ -81,6 +90,7 @@ class Backend:
             ),
             model,
             deadline,
+            rpc="Predict",
             version_requested=version_requested,
         )
 
@@ -90,6 +100,7 @@ class Backend:
             lambda timeout_s: self.transport.model_status(model, timeout_s=timeout_s),
             model,
             deadline,
+            rpc="GetModelStatus",
         )
 
     def signature_defs(self, model: ModelRef, *, deadline: Deadline) -> SignatureDefs:
@@ -98,6 +109,7 @@ class Backend:
             lambda timeout_s: self.transport.signature_defs(model, timeout_s=timeout_s),
             model,
             deadline,
+            rpc="GetModelMetadata",
         )
 
     def _call(
@@ -106,20 +118,41 @@ class Backend:
         model: ModelRef,
         deadline: Deadline,
         *,
+        rpc: str,
         version_requested: bool = False,
     ) -> T:
         if deadline.expired:
             raise exceptions.BackendTimeout("The request's deadline passed before the model ran.")
         self.breaker.acquire()  # CircuitOpen while the breaker is open
+        self.budget.called()
         attempt = 1
         while True:
             budget_s = deadline.remaining()
             try:
-                result = call(budget_s)
+                with tracing.client_span(
+                    f"tensorflow.serving/{rpc}",
+                    {
+                        "rpc.system": "grpc",
+                        "rpc.method": rpc,
+                        "tfs.backend": self.name,
+                        "tfs.model": model.name,
+                        "tfs.attempt": attempt,
+                    },
+                ):
+                    result = call(budget_s)
             except RpcFailure as failure:
                 pause = None
                 if failure.code in RETRYABLE and not failure.local:
                     pause = self.retry.pause_before(attempt, deadline)
+                if pause is not None and not self.budget.spend():
+                    log.info(
+                        "backend %s: %s for %s, no retry: the retry budget is spent",
+                        self.name, failure.code.name, model.describe(),
+                    )  # fmt: skip
+                    metrics.retry(self.name, metrics.BUDGET_SPENT)
+                    pause = None
+                elif pause is not None:
+                    metrics.retry(self.name, metrics.RETRIED)
                 if pause is not None:
                     log.info(
                         "backend %s: %s for %s, retry %d in %.0f ms",

@@ -19,6 +19,7 @@ import grpc
 import numpy.typing as npt
 from google.protobuf.message import Message
 
+from adapter import tracing
 from adapter.serving.channel import ChannelSettings, channel_target
 from adapter.serving.codec import (
     TensorDecodeError,
@@ -132,7 +133,9 @@ class GrpcClient:
             method, request_serializer=lambda m: m.SerializeToString(), response_deserializer=parse
         )
         try:
-            response: ResponseT = stub(request, timeout=max(timeout_s, 0.001))
+            response: ResponseT = stub(
+                request, timeout=max(timeout_s, 0.001), metadata=tracing.outgoing() or None
+            )
         except grpc.RpcError as exc:
             raise failure_from(exc) from None
         return response

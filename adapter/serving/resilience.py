@@ -7,6 +7,11 @@
   while the deadline leaves room for the pause and a useful attempt. This is
   done here and not by gRPC's service-config retries, whose replay buffer
   (256 KiB) is smaller than most image tensors.
+* :class:`RetryBudget`: retries are also bounded in total, to a share of the
+  calls (10 %, plus a small reserve), as gRPC's retry throttling and
+  Finagle's retry budgets do: when the model server is overloaded and
+  answers UNAVAILABLE to everyone, retries add at most that share to its
+  load instead of multiplying it by the attempts.
 * :class:`CircuitBreaker`: after ``failure_threshold`` failed calls in a row
   it opens, and calls fail at once for ``cooldown_s``; then one probe call
   goes through (half-open): success closes it, failure opens it again.
@@ -76,6 +81,47 @@ class RetryPolicy:
         if deadline.remaining() < pause + self.min_attempt_s:
             return None
         return pause
+
+
+_MILLI = 1000
+
+
+class RetryBudget:
+    """Retries as a share of calls: each call earns ``ratio`` of a retry, each retry spends one.
+
+    Starts with (and never holds more than) ``reserve`` retries, so a quiet
+    service can still retry a blip; under sustained failure, retries are at
+    most ``ratio`` of the calls plus ``reserve``. Per backend and per
+    worker; thread-safe. ``ratio`` 0 allows only the reserve, once.
+    """
+
+    def __init__(self, ratio: float = 0.1, reserve: float = 10.0) -> None:
+        if ratio < 0 or reserve < 1:
+            raise ValueError(f"ratio >= 0 and reserve >= 1; got {ratio}, {reserve}")
+        self.ratio, self.reserve = ratio, reserve
+        # Kept in thousandths of a retry: ten calls at 0.1 make exactly one.
+        self._earned, self._most = round(ratio * _MILLI), round(reserve * _MILLI)
+        self._tokens = self._most
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> float:
+        """Retries that may be made now."""
+        with self._lock:
+            return self._tokens / _MILLI
+
+    def called(self) -> None:
+        """A first attempt was made: it earns ``ratio`` of a retry."""
+        with self._lock:
+            self._tokens = min(self._most, self._tokens + self._earned)
+
+    def spend(self) -> bool:
+        """Take one retry if the budget has it; False (and nothing taken) if not."""
+        with self._lock:
+            if self._tokens < _MILLI:
+                return False
+            self._tokens -= _MILLI
+            return True
 
 
 class CircuitBreaker:

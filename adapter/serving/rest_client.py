@@ -31,6 +31,7 @@ import requests
 from google.protobuf import json_format
 from requests.adapters import HTTPAdapter
 
+from adapter import tracing
 from adapter.serving.channel import TlsFiles
 from adapter.serving.protos import model_metadata_pb2
 from adapter.serving.rest_codec import (
@@ -125,6 +126,7 @@ class RestClient:
     def _call(self, method: str, path: str, body: bytes | None, timeout_s: float) -> Any:
         """One request; the parsed JSON answer, or RpcFailure (never naming the URL)."""
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers.update(tracing.outgoing())
         try:
             response = self._session_here().request(
                 method,

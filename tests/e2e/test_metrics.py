@@ -144,7 +144,9 @@ def test_one_scrape_counts_the_requests_of_both_workers(gunicorn: Gunicorn) -> N
     assert value(samples, "tfs_adapter_circuit_breaker_state", backend="grpc") == 0
 
 
-def test_a_request_is_in_flight_until_it_is_answered(gunicorn: Gunicorn) -> None:
+def test_a_request_is_reading_while_it_arrives_and_in_flight_only_once_it_has(
+    gunicorn: Gunicorn,
+) -> None:
     head = (
         "POST /v1/models/digits/detect HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{gunicorn.port}\r\nContent-Type: image/jpeg\r\n"
@@ -152,17 +154,19 @@ def test_a_request_is_in_flight_until_it_is_answered(gunicorn: Gunicorn) -> None
     ).encode()
     half = len(DIGITS) // 2
     with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=30) as conn:
-        conn.sendall(head + DIGITS[:half])  # the app waits for the rest of the body
+        conn.sendall(head + DIGITS[:half])  # the worker's poller waits for the rest of the body
         deadline = time.monotonic() + 10
-        while value(scrape(gunicorn.url), "tfs_adapter_requests_in_flight") != 1:
-            assert time.monotonic() < deadline, "the half-sent request never showed in flight"
+        while value(scrape(gunicorn.url), "tfs_adapter_requests_reading") != 1:
+            assert time.monotonic() < deadline, "the half-sent request never showed as reading"
             time.sleep(0.05)
+        assert value(scrape(gunicorn.url), "tfs_adapter_requests_in_flight") == 0  # no thread yet
         conn.sendall(DIGITS[half:])
         answer = b""
         while chunk := conn.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert value(scrape(gunicorn.url), "tfs_adapter_requests_in_flight") == 0
+    assert value(scrape(gunicorn.url), "tfs_adapter_requests_reading") == 0
 
 
 def test_a_dead_workers_counts_stay_and_its_live_gauges_go(gunicorn: Gunicorn) -> None:

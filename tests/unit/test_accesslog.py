@@ -33,10 +33,12 @@ def test_an_access_record_has_the_fields_and_no_secrets() -> None:
         ("x-request-id", "rid-1"),
         ("Server-Timing", "decode;dur=1.250, inference;dur=30.000, mapping;dur=0.500"),
     ]
-    record = access_record(200, headers, ENVIRON, timedelta(milliseconds=42.5), 321)
+    environ = {**ENVIRON, "adapter.trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}
+    record = access_record(200, headers, environ, timedelta(milliseconds=42.5), 321)
     assert datetime.fromisoformat(record.pop("time")).tzinfo is not None
     assert record == {
         "request_id": "rid-1",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
         "method": "POST",
         "path": "/v1/models/digits/detect",
         "model": "digits",
@@ -57,6 +59,7 @@ def test_an_access_record_without_model_length_or_id() -> None:
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/models", "CONTENT_LENGTH": ""}
     record = access_record(404, [], environ, timedelta(0), None)
     assert (record["model"], record["bytes_in"], record["request_id"]) == (None, None, None)
+    assert record["trace_id"] == "-"  # no trace
     assert access_record(200, [], {"PATH_INFO": "/v1/models/x"}, timedelta(0), 0)["model"] == "x"
 
 
@@ -76,7 +79,9 @@ def test_json_lines_are_one_object_each_even_with_newlines_and_tracebacks() -> N
     line = JsonFormatter().format(_record("two\nlines %s", "forged\r\nINFO x", exc=True))
     assert "\n" not in line
     parsed = json.loads(line)
-    assert set(parsed) == {"time", "level", "logger", "request_id", "message", "exc_info"}
+    assert set(parsed) == {
+        "time", "level", "logger", "request_id", "trace_id", "message", "exc_info"
+    }  # fmt: skip
     assert parsed["level"] == "WARNING" and parsed["logger"] == "adapter.test"
     assert parsed["request_id"] == "-"
     assert parsed["message"] == "two\nlines forged\r\nINFO x"
@@ -85,5 +90,5 @@ def test_json_lines_are_one_object_each_even_with_newlines_and_tracebacks() -> N
 
 def test_text_is_still_available() -> None:
     line = formatter("text").format(_record("hello"))
-    assert line == "WARNING adapter.test request_id=- hello"
+    assert line == "WARNING adapter.test request_id=- trace_id=- hello"
     assert isinstance(formatter("json"), JsonFormatter)

@@ -123,3 +123,67 @@ def test_bad_environment_values_name_the_variable() -> None:
         load_settings({"ADAPTER_DEADLINE_MS": "soon"})
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings({"ADAPTER_MODELS": "/nonexistent/models.yaml"})
+
+
+def test_admission_follows_the_threads_and_the_deadline() -> None:
+    settings = load_settings({})
+    assert (settings.max_in_flight, settings.admission_queue) == (4, 4)
+    assert settings.admission_wait_s == pytest.approx(0.5)  # a tenth of the 5 s deadline
+    settings = load_settings(
+        {"ADAPTER_THREADS": "6", "ADAPTER_DEADLINE_MS": "2000", "ADAPTER_ADMISSION_QUEUE": "0"}
+    )
+    assert (settings.max_in_flight, settings.admission_queue) == (6, 0)
+    assert settings.admission_wait_s == pytest.approx(0.2)
+    settings = load_settings({"ADAPTER_ADMISSION_WAIT_MS": "30"})
+    assert settings.admission_wait_s == pytest.approx(0.03)
+    with pytest.raises(ConfigError, match="ADAPTER_ADMISSION_QUEUE"):
+        load_settings({"ADAPTER_ADMISSION_QUEUE": "-1"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "exporters", "protocol"),
+    [
+        ({}, (), "grpc"),  # off unless asked for
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, ("otlp",), "grpc"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, ("otlp",), "grpc"),
+        ({"OTEL_TRACES_EXPORTER": "console,otlp"}, ("console", "otlp"), "grpc"),
+        ({"OTEL_TRACES_EXPORTER": "none"}, ("none",), "grpc"),  # recorded, not exported
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}, (), "grpc"),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            ("otlp",),
+            "http/protobuf",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"},
+            (),
+            "grpc",
+        ),  # fmt: skip
+    ],
+)
+def test_traces_follow_the_standard_otel_variables(
+    environ: dict[str, str], exporters: tuple[str, ...], protocol: str
+) -> None:
+    settings = load_settings(environ)
+    assert (settings.trace_exporters, settings.otlp_protocol) == (exporters, protocol)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    ],
+)
+def test_trace_settings_this_service_cannot_honour_are_refused(
+    environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(environ)
+
+
+def test_the_retry_budget_is_a_percentage_of_calls() -> None:
+    assert load_settings({}).backend_policy.retry_budget_ratio == 0.1
+    given = load_settings({"ADAPTER_RETRY_BUDGET_PERCENT": "25"})
+    assert given.backend_policy.retry_budget_ratio == 0.25

@@ -15,7 +15,9 @@ import adapter
 
 PACKAGE = Path(adapter.__file__).parent
 
-HTTP_EDGE = ("api/", "app.py", "accesslog.py", "gunicorn_conf.py", "serve.py")
+HTTP_EDGE = (
+    "api/", "app.py", "accesslog.py", "gunicorn_conf.py", "serve.py", "worker.py", "framing.py",
+)  # fmt: skip
 """The HTTP layer and the process that serves it: the only clients of the Service."""
 
 OWN_PROGRAMS = ("modelserver/", "cli.py", "local.py")

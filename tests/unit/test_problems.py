@@ -55,6 +55,7 @@ def test_every_domain_exception_has_a_problem(cls: type[Exception]) -> None:
         (exceptions.UnknownModel("no such model"), 404, "unknown-model"),
         (exceptions.WrongTask("a classifier"), 404, "not-found"),
         (exceptions.ModelVersionNotFound("version 9"), 404, "model-version-not-found"),
+        (exceptions.Overloaded("at capacity"), 503, "overloaded"),
         (exceptions.BackendOverloaded("busy"), 503, "backend-overloaded"),
         (exceptions.CircuitOpen("paused"), 503, "backend-circuit-open"),
         (exceptions.BackendUnavailable("down"), 503, "backend-unavailable"),

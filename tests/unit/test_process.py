@@ -27,6 +27,7 @@ def test_defaults_come_from_the_cpus() -> None:
     assert load_server_settings({}, cpus=6).workers == 6
     server = load_server_settings({}, cpus=4)
     assert (server.threads, server.timeout_s, server.graceful_timeout_s) == (4, 30, 20)
+    assert (server.admission_queue, server.pool_threads) == (4, 12)  # the queue as deep as threads
     assert (server.max_requests, server.max_requests_jitter, server.keepalive_s) == (2000, 200, 5)
     assert server.log_format == "json"
     assert load_server_settings({}).workers == max(2, available_cpus())
@@ -37,6 +38,7 @@ def test_every_variable_is_read() -> None:
         "ADAPTER_BIND": "127.0.0.1:9000",
         "ADAPTER_WORKERS": "3",
         "ADAPTER_THREADS": "8",
+        "ADAPTER_ADMISSION_QUEUE": "2",
         "ADAPTER_WORKER_TIMEOUT_S": "60",
         "ADAPTER_GRACEFUL_TIMEOUT_S": "0",
         "ADAPTER_KEEPALIVE_S": "2",
@@ -48,6 +50,7 @@ def test_every_variable_is_read() -> None:
         bind="127.0.0.1:9000",
         workers=3,
         threads=8,
+        admission_queue=2,
         timeout_s=60,
         graceful_timeout_s=0,
         keepalive_s=2,
@@ -154,9 +157,9 @@ def test_the_deploy_config_is_the_packaged_one(tmp_path: Path) -> None:
     packaged = _config_values("python:adapter.gunicorn_conf", env)
     assert deploy == packaged
     expected = {
-        "worker_class": "gthread",
+        "worker_class": "adapter.worker.BufferingWorker",
         "workers": 3,
-        "threads": 5,
+        "threads": 15,  # 5 working, 5 waiting, 5 for requests without a body (health checks)
         "timeout": 30,
         "graceful_timeout": 20,
         "keepalive": 5,

@@ -1,0 +1,440 @@
+"""gunicorn's ``gthread`` worker, with every request read whole before a thread sees it.
+
+Stock ``gthread`` gives a connection to a thread as soon as it has bytes,
+and the thread then blocks reading the head and the body: eight uploads
+trickling at a byte a second hold eight threads, and everyone else waits.
+Here the worker's poller (its event loop) reads each request itself,
+non-blocking, into memory, as nginx does in front of an application
+server; a thread gets the request only when it is all there, so a slow
+client costs a socket and a buffer, never a thread. See ``docs/deploy.md``
+("Slow clients and overload").
+
+The poller also bounds what it holds:
+
+- a request must arrive within ``read_timeout_s``, extended by a second
+  for each ``read_min_rate`` bytes received (Apache's ``mod_reqtimeout``
+  rule): past that, a 408 ``request-timeout`` problem;
+- the bodies being read add up to at most ``read_buffer_bytes`` per worker:
+  past that, a 503 ``overloaded`` problem with ``Retry-After``;
+- requests with a body (the inference calls) in a thread's hands are at
+  most ``threads`` worked on plus ``admission_queue`` waiting: a complete
+  request past that is refused at once with the same 503, in the poller,
+  for a fraction of what a thread would spend on it, and nothing queues
+  unseen in gunicorn. The app's admission control (:mod:`adapter.admission`)
+  orders and bounds the wait of the ones taken; the spare threads serve
+  requests without a body, health checks above all, which are never refused.
+
+Refusals are counted in ``tfs_adapter_requests_refused_total{reason}``.
+What :mod:`adapter.framing` cannot judge (a malformed head, a body past the
+upload limit, ...) goes to a thread as received, and gunicorn answers it as
+it always does. TLS and HTTP/2 prior knowledge (neither of which the
+adapter configures) are left to stock ``gthread``.
+
+Built on gunicorn 27's ``gthread`` (``enqueue_req``, ``handle``,
+``finish_request``, ``murder_pending``), hence the pin in ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import selectors
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from gunicorn.http.unreader import SocketUnreader  # type: ignore[import-untyped]
+from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
+
+from adapter.admission import QUEUE_FULL
+from adapter.framing import HAND_OFF, RequestFraming, without_expect
+from adapter.process import ServerSettings
+
+_RECV_BYTES = 256 * 1024
+# Bytes handed out per read when the caller names no size (the head parser):
+# what it does not use it gives back, so this keeps that give-back small.
+_PIECE_BYTES = 64 * 1024
+# How long a refused connection is drained after its answer, so that closing
+# it with unread bytes does not reset it before the client reads the answer.
+_LINGER_S = 1.0
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Why the poller refused a request (the label of tfs_adapter_requests_refused_total).
+READ_TIMEOUT = "read_timeout"
+BUFFER_FULL = "buffer_full"
+
+
+class PrefetchedUnreader(SocketUnreader):  # type: ignore[misc]  # gunicorn has no type hints
+    """gunicorn's socket unreader, serving bytes the poller read before the socket's.
+
+    Reads are slices of the prefetched bytes (no copy of the rest per read,
+    as gunicorn's buffer would make for a large body); bytes given back with
+    :meth:`unread` come first, the socket after the prefetched bytes run out.
+    """
+
+    def __init__(self, sock: socket.socket, data: bytes) -> None:
+        super().__init__(sock)
+        self._data = memoryview(data)
+        self._position = 0
+
+    def read(self, size: int | None = None, read_ahead: int | None = None) -> bytes:
+        if self._position >= len(self._data):
+            return bytes(super().read(size, read_ahead))
+        if size is not None and not isinstance(size, int):
+            raise TypeError("size parameter must be an int or long.")
+        if size == 0:
+            return b""
+        held: bytes = self.take_buffered()
+        if size is None or size < 0:
+            return held or self._take(_PIECE_BYTES)
+        if len(held) >= size:
+            self.buf.write(held[size:])
+            return held[:size]
+        taken = held + self._take(size - len(held))
+        if len(taken) < size and self._position >= len(self._data):
+            taken += bytes(super().read(size - len(taken), read_ahead))
+        return taken
+
+    def _take(self, size: int) -> bytes:
+        piece = bytes(self._data[self._position : self._position + size])
+        self._position += len(piece)
+        return piece
+
+    def spill(self) -> None:
+        """Move what is left of the prefetched bytes (a pipelined request) to the buffer,
+        where gunicorn looks for read-ahead before putting the connection back to the poller."""
+        if self._position < len(self._data):
+            self.buf.seek(0, io.SEEK_END)
+            self.buf.write(self._data[self._position :])
+            self._position = len(self._data)
+
+
+@dataclass(eq=False)
+class _Reading:
+    """A connection whose request the poller is reading."""
+
+    conn: TConn
+    framing: RequestFraming
+    data: bytearray
+    started: float
+    continue_sent: bool = False
+    closing_until: float | None = None  # refused: draining until then
+    registered: bool = field(default=False)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """What a refusal names: the request's id and path (``*`` if not read yet)."""
+
+    request_id: str
+    instance: str
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    identity: _Identity,
+    headers: Mapping[str, str] | None = None,
+    *,
+    close: bool = True,
+) -> bytes:
+    """A whole HTTP/1.1 problem+json response; it closes the connection unless not ``close``."""
+    from adapter.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
+
+    body = json.dumps(
+        {
+            "type": PROBLEM_TYPE_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": identity.instance,
+            "request_id": identity.request_id,
+        }
+    ).encode()
+    fields = {
+        "Content-Type": PROBLEM_CONTENT_TYPE,
+        "Content-Length": str(len(body)),
+        "Cache-Control": "no-store",
+        **({"Connection": "close"} if close else {}),
+        "X-Request-ID": identity.request_id,
+        **(headers or {}),
+    }
+    reason = HTTPStatus(status).phrase
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+def _render(problem: Any, identity: _Identity, *, close: bool = True) -> bytes:
+    return problem_response(
+        problem.status, problem.slug, problem.title, problem.detail, identity,
+        problem.headers, close=close,
+    )  # fmt: skip
+
+
+def _timed_out(identity: _Identity) -> bytes:
+    from adapter.api import problems
+
+    return _render(problems.RequestTimeout(), identity)
+
+
+def _overloaded(identity: _Identity, *, close: bool = True) -> bytes:
+    from adapter.api import problems
+    from adapter.exceptions import Overloaded
+
+    return _render(problems.from_exception(Overloaded.at_capacity()), identity, close=close)
+
+
+def _identify(reading: _Reading) -> _Identity:
+    """The request's path and valid ``X-Request-ID``, from as much of its head as is in."""
+    from adapter.api.context import HEADER, valid_request_id
+
+    lines = bytes(reading.data[: max(reading.framing.head_end, 0)]).split(b"\r\n")
+    parts = lines[0].split(b" ")
+    path = parts[1].split(b"?", 1)[0].decode("latin-1") if len(parts) == 3 else "*"
+    given = ""
+    wanted = HEADER.lower().encode()
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == wanted:
+            given = value.strip().decode("latin-1")
+            break
+    return _Identity(valid_request_id(given), path)
+
+
+class BufferingWorker(ThreadWorker):  # type: ignore[misc]
+    """``gthread`` whose poller reads each request whole first (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server_settings: ServerSettings | None = None
+        self._reading: dict[TConn, _Reading] = {}
+        self._buffered = 0  # bytes held by the requests being read
+        self._bodies = 0  # requests with a body handed to the thread pool, not finished
+        cfg = self.cfg
+        self._max_head = (
+            cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
+        ) or 1024 * 1024
+
+    def init_process(self) -> None:
+        from adapter.config import load_server_settings
+
+        self.server_settings = load_server_settings()
+        super().init_process()  # runs the worker
+
+    # The poller's side -----------------------------------------------------------
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """A connection has bytes: read its request in the poller (gthread: hand it to a thread)."""
+        if self.cfg.is_ssl or _prior_knowledge(self.cfg, conn.client):
+            self._submit(conn, None)
+            return
+        settings = self._settings()
+        held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        reading = _Reading(
+            conn,
+            RequestFraming(self._max_head, settings.max_body_bytes),
+            bytearray(held),
+            time.monotonic(),
+        )
+        self._buffered += len(held)
+        self._reading[conn] = reading
+        self._count_reading()
+        if not self._progress(reading):
+            reading.registered = True
+            self.poller.register(conn.sock, selectors.EVENT_READ, lambda _: self._readable(reading))
+
+    def _readable(self, reading: _Reading) -> None:
+        try:
+            piece = reading.conn.sock.recv(_RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(reading)
+            return
+        if reading.closing_until is not None:
+            if not piece:
+                self._close(reading)
+            return  # draining a refused connection: discard
+        if not piece:  # the client went away before its request was complete
+            self._close(reading)
+            return
+        if self._buffered + len(piece) > self._settings().read_buffer_limit:
+            self._refuse(reading, _overloaded, BUFFER_FULL)
+            return
+        reading.data += piece
+        self._buffered += len(piece)
+        self._progress(reading)
+
+    def _progress(self, reading: _Reading) -> bool:
+        """Hand the request to a thread if it is complete; True if it left the poller."""
+        framing = reading.framing
+        end = framing.advance(reading.data)
+        if end is None:
+            if (
+                framing.expects_continue
+                and not reading.continue_sent
+                and len(reading.data) == framing.body_start
+            ):
+                reading.continue_sent = True
+                _send(reading.conn.sock, CONTINUE)
+            return False
+        if framing.has_body and self._bodies >= self._settings().admissible:
+            # Only requests with a body: a GET (a health check above all) is
+            # quick, and a liveness probe failing under load restarts a busy pod.
+            if end == HAND_OFF:
+                self._refuse(reading, _overloaded, QUEUE_FULL)
+            else:
+                self._refuse_and_go_on(reading, end)
+            return True
+        data = reading.data
+        self._forget(reading)
+        if reading.continue_sent:
+            data = bytearray(without_expect(data, framing.head_end))
+        self._submit(reading.conn, bytes(data), counted=framing.has_body)
+        return True
+
+    def _submit(self, conn: TConn, data: bytes | None, *, counted: bool = False) -> None:
+        if data is not None:
+            conn.data_ready = True  # gthread's wait for a first byte: done already
+            conn.prefetched = data
+        conn.counted = counted
+        self._bodies += counted
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn: TConn, fs: Any) -> None:
+        self._bodies -= getattr(conn, "counted", False)
+        conn.counted = False
+        super().finish_request(conn, fs)
+
+    def murder_pending(self) -> None:
+        """gthread's sweep of idle connections, and of requests too slow to arrive."""
+        super().murder_pending()
+        now = time.monotonic()
+        settings = self._settings()
+        for reading in list(self._reading.values()):
+            if reading.closing_until is not None:
+                if now >= reading.closing_until:
+                    self._close(reading)
+                continue
+            allowed_s = settings.read_timeout_s + len(reading.data) / settings.read_min_rate
+            if now - reading.started > allowed_s:
+                self._refuse(reading, _timed_out, READ_TIMEOUT)
+
+    def _refuse(self, reading: _Reading, answer: Callable[[_Identity], bytes], reason: str) -> None:
+        """Answer and close; drain what the client still sends, briefly, so the
+        answer is not lost to a reset."""
+        from adapter import metrics
+
+        metrics.request_refused(reason)
+        self.log.debug("Refused a request in the poller: %s", reason)
+        sock = reading.conn.sock
+        sent = _send(sock, answer(_identify(reading)))
+        self._buffered -= len(reading.data)
+        reading.data = bytearray()
+        try:
+            if sent:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            sent = False
+        if not sent:
+            self._close(reading)
+            return
+        reading.closing_until = time.monotonic() + _LINGER_S
+        self._reading[reading.conn] = reading
+        self._count_reading()
+        if not reading.registered:
+            reading.registered = True
+            self.poller.register(sock, selectors.EVENT_READ, lambda _: self._readable(reading))
+
+    def _refuse_and_go_on(self, reading: _Reading, end: int) -> None:
+        """Answer a complete request with a 503 and read the connection's next one:
+        it was read whole, so the connection stays usable, and a client that
+        retries spends no new connection on it."""
+        from adapter import metrics
+
+        metrics.request_refused(QUEUE_FULL)
+        if not _send(reading.conn.sock, _overloaded(_identify(reading), close=False)):
+            self._close(reading)
+            return
+        rest = reading.data[end:]
+        self._buffered -= end
+        reading.data = bytearray(rest)
+        reading.framing = RequestFraming(self._max_head, self._settings().max_body_bytes)
+        reading.started = time.monotonic()
+        reading.continue_sent = False
+        self._reading[reading.conn] = reading
+        if not self._progress(reading) and not reading.registered:
+            reading.registered = True
+            self.poller.register(
+                reading.conn.sock, selectors.EVENT_READ, lambda _: self._readable(reading)
+            )
+
+    def _count_reading(self) -> None:
+        from adapter import metrics
+
+        metrics.READING.set(sum(r.closing_until is None for r in self._reading.values()))
+
+    def _forget(self, reading: _Reading) -> None:
+        """Take the connection off the poller; its buffer is no longer counted."""
+        self._reading.pop(reading.conn, None)
+        self._count_reading()
+        if reading.registered:
+            reading.registered = False
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.poller.unregister(reading.conn.sock)
+        self._buffered -= len(reading.data)
+        reading.data = bytearray()
+
+    def _close(self, reading: _Reading) -> None:
+        self._forget(reading)
+        self.nr_conns -= 1
+        reading.conn.close()
+
+    def _settings(self) -> ServerSettings:
+        if self.server_settings is None:  # init_process sets it; direct use in tests
+            from adapter.config import load_server_settings
+
+            self.server_settings = load_server_settings()
+        return self.server_settings
+
+    # A thread's side -----------------------------------------------------------
+
+    def handle(self, conn: TConn) -> Any:
+        """gthread's request handling, reading from the bytes the poller read first."""
+        data = getattr(conn, "prefetched", None)
+        if data is not None:
+            conn.prefetched = None
+            conn.sock.setblocking(True)
+            conn.init()
+            conn.parser.unreader = PrefetchedUnreader(conn.sock, data)
+        result = super().handle(conn)
+        unreader = getattr(conn.parser, "unreader", None)
+        if isinstance(unreader, PrefetchedUnreader):
+            unreader.spill()
+        return result
+
+
+def _send(sock: socket.socket, payload: bytes) -> bool:
+    """Send a small answer without blocking the poller; False if it did not all go."""
+    try:
+        return sock.send(payload) == len(payload)
+    except OSError as error:
+        if error.errno not in (errno.EAGAIN, errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+            raise
+        return False
+
+
+def _prior_knowledge(cfg: Any, client: Any) -> bool:
+    """Whether gunicorn may take this connection as HTTP/2 from its first bytes."""
+    try:
+        from gunicorn.http2 import negotiation  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    return bool(negotiation.prior_knowledge_allowed(cfg, client))
