@@ -14,27 +14,40 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 
 RUST_SOURCES := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml rust_ext/Cargo.lock
 
-.PHONY: help system-packages setup native models run test lint protos bench fuzz clean
+.PHONY: help system-packages image-packages setup native models run test image-test soak lint protos bench fuzz clean
 
 help:
 	@echo "make run    set up and start the adapter on :$(PORT) with the local model server"
 	@echo "make test   set up and run the whole test suite"
 	@echo "make bench  run the benchmarks in bench/ (results in bench/results/)"
+	@echo "make image-test  build the image on a debootstrap base and run it with podman"
+	@echo "make soak   the 10-minute soak test (the default run has a 60 s one)"
 	@echo "make lint   ruff, mypy, cargo fmt/clippy"
 	@echo "make fuzz   fuzz the Rust decoder for FUZZ_SECONDS (default 300; nightly Rust)"
 
 # Debian packages the build needs: cmake and nasm build libjpeg-turbo for the
 # Rust extension. Installed with apt-get when missing (sudo unless root).
 SYSTEM_PACKAGES := cmake nasm
+# The image test builds and runs the container: podman with runc (crun cannot
+# run on hybrid cgroups), and debootstrap for a base made from Debian's packages.
+IMAGE_PACKAGES := podman runc debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-system-packages:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+# $(call apt-install,commands): install the Debian packages (named as their commands) missing.
+define apt-install
+	@missing=$$(for p in $(1); do command -v $$p >/dev/null || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+system-packages:
+	$(call apt-install,$(SYSTEM_PACKAGES))
+
+image-packages:
+	$(call apt-install,$(IMAGE_PACKAGES))
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +72,7 @@ run: models
 
 # The Rust crate's unit and property tests (against libjpeg-turbo; damaged
 # inputs never panic), then the Python suite.
-test: models
+test: models image-packages
 	cd rust_ext && PYO3_PYTHON=$(abspath $(PY)) cargo test --release --quiet
 	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest
 
@@ -79,6 +92,17 @@ bench: models
 	$(PY) bench/transport.py
 	$(PY) bench/api.py
 	$(PY) bench/postprocess.py
+	$(PY) bench/load.py
+
+# Build the runtime image on a debootstrap base and run it read-only (tests/image).
+image-test: models image-packages
+	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest tests/image -s
+
+# The soak test at full length (10 minutes); the default run has a 60 s one.
+SOAK_SECONDS ?= 600
+soak: models
+	SOAK_SECONDS=$(SOAK_SECONDS) ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) \
+		$(PY) -m pytest tests/e2e/test_soak.py -s
 
 # Fuzz the Rust decode entry point with libFuzzer (cargo-fuzz, nightly) for
 # FUZZ_SECONDS; new inputs go to rust_ext/fuzz/work, crashes to fuzz/artifacts.

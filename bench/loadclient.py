@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 
 @dataclass(frozen=True)
 class Answer:
-    """One response: its status, latency, headers (lower-case names) and body."""
+    """One response: its status, latency, headers (lower-case names), body, and which request."""
 
+    request: int  # index into the requests the run was given
     status: int
     seconds: float
     headers: Mapping[str, str]
@@ -101,12 +102,15 @@ async def _exchange(
 
 async def _client(
     host: str, port: int, requests: list[bytes], index: int, until: float,
-    outcome: Outcome, timeout_s: float, keep_body: int,
+    outcome: Outcome, timeout_s: float, keep_body: int, most: int | None,
 ) -> None:  # fmt: skip
     writer: asyncio.StreamWriter | None = None
     sent = 0
     while time.perf_counter() < until:
-        request = requests[(index + sent) % len(requests)]
+        if most is not None and len(outcome.answers) + len(outcome.failures) >= most:
+            break
+        which = (index + sent) % len(requests)
+        request = requests[which]
         sent += 1
         try:
             if writer is None:
@@ -124,7 +128,7 @@ async def _client(
             writer = None
             continue
         kept = body if keep_body and len(outcome.answers) % keep_body == 0 else b""
-        outcome.answers.append(Answer(status, seconds, headers, kept))
+        outcome.answers.append(Answer(which, status, seconds, headers, kept))
         if headers.get("connection", "").lower() == "close":
             writer.close()
             writer = None
@@ -134,7 +138,7 @@ async def _client(
 
 async def _run(
     url: str, requests: list[bytes], concurrency: int, seconds: float,
-    timeout_s: float, keep_body: int,
+    timeout_s: float, keep_body: int, most: int | None,
 ) -> Outcome:  # fmt: skip
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -143,7 +147,7 @@ async def _run(
     until = start + seconds
     await asyncio.gather(
         *(
-            _client(host, port, requests, index, until, outcome, timeout_s, keep_body)
+            _client(host, port, requests, index, until, outcome, timeout_s, keep_body, most)
             for index in range(concurrency)
         )
     )
@@ -159,11 +163,15 @@ def run(
     *,
     timeout_s: float = 30.0,
     keep_body: int = 1,
+    max_requests: int | None = None,
 ) -> Outcome:
     """``concurrency`` connections to ``url``'s host send ``requests`` in turn for ``seconds``.
 
     Each connection sends its next request when the last is answered (a
-    closed loop), reconnecting after ``Connection: close`` or a failure.
-    Bodies are kept for every ``keep_body``-th answer (0: none).
+    closed loop), reconnecting after ``Connection: close`` or a failure,
+    until ``seconds`` have passed or ``max_requests`` were answered or
+    failed. Bodies are kept for every ``keep_body``-th answer (0: none).
     """
-    return asyncio.run(_run(url, requests, concurrency, seconds, timeout_s, keep_body))
+    return asyncio.run(
+        _run(url, requests, concurrency, seconds, timeout_s, keep_body, max_requests)
+    )

@@ -22,10 +22,10 @@ KEY = "json-log-key-0c4e9b2a7d1f"
 WRONG_KEY = "json-log-key-0c4e9b2a7d1e"
 MARKER = b"IMAGE-BYTES-MARKER-5e7a1c"  # in the uploaded JPEG's comment segment
 ACCESS_FIELDS = {
-    "time", "request_id", "method", "path", "model", "status", "duration_ms", "bytes_in",
-    "bytes_out", "user_agent", "decode_ms", "inference_ms", "mapping_ms", "annotate_ms",
+    "time", "request_id", "trace_id", "method", "path", "model", "status", "duration_ms",
+    "bytes_in", "bytes_out", "user_agent", "decode_ms", "inference_ms", "mapping_ms", "annotate_ms",
 }  # fmt: skip
-APP_FIELDS = {"time", "level", "logger", "request_id", "message"}
+APP_FIELDS = {"time", "level", "logger", "request_id", "trace_id", "message"}
 
 
 def _marked_digits() -> bytes:

@@ -63,10 +63,14 @@ def test_log_lines_carry_the_request_id_and_never_the_key(tmp_path: Path) -> Non
     text = output.read_text(encoding="utf-8", errors="replace")
     # GET /v1/models asks the (missing) server for each model's state and logs the failures too.
     failures = re.findall(
-        r"^WARNING adapter\.serving\.backend request_id=(\S+) .*call for (\w+) failed", text, re.M
+        r"^WARNING adapter\.serving\.backend request_id=(\S+) trace_id=- .*call for (\w+) failed",
+        text,
+        re.M,
     )
     assert ("e2e-detect-2", "digit_detector") in failures, text[-3000:]
     assert {request_id for request_id, _ in failures} <= {"e2e-models-1", "e2e-detect-2"}
-    assert re.search(r"^INFO adapter\.api\.auth request_id=e2e-wrong-3 rejected", text, re.M)
+    assert re.search(
+        r"^INFO adapter\.api\.auth request_id=e2e-wrong-3 trace_id=- rejected", text, re.M
+    )
     assert KEY not in text
     assert WRONG_KEY not in text

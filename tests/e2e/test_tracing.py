@@ -111,7 +111,7 @@ def test_a_request_without_a_traceparent_starts_its_own_trace_named_in_its_log_l
         for line in traced.log.splitlines()
         if line.startswith("{") and '"path": "/v1/models/digits/detect"' in line
     ]
-    assert [line["trace_id"] for line in access][0] == CALLER_TRACE
+    assert access[0]["trace_id"] == CALLER_TRACE
     fresh = access[1]["trace_id"]
     assert fresh != CALLER_TRACE and len(fresh) == 32
     assert _trace(traced, fresh)["POST /v1/models/<model>/detect"]["parent_id"] is None

@@ -155,11 +155,13 @@ def test_admission_follows_the_threads_and_the_deadline() -> None:
             "http/protobuf",
         ),
         (
-            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"},
+            {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+            },
             (),
             "grpc",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_traces_follow_the_standard_otel_variables(

@@ -31,18 +31,21 @@ def test_the_app_off_never_imports_opentelemetry() -> None:
     assert result.stdout.strip() == "[]"
 
 
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
 @pytest.mark.parametrize(
     ("header", "trace_id"),
     [
-        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736"),
-        (" 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-00 ", "4bf92f3577b34da6a3ce929d0e0e4736"),
+        (f"00-{TRACE}-00f067aa0ba902b7-01", TRACE),
+        (f" 00-{TRACE.upper()}-00f067aa0ba902b7-00 ", TRACE),
         ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", None),  # all-zero: invalid
-        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", None),
-        ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nX: y", None),
+        (f"00-{TRACE}-00f067aa0ba902b7", None),
+        (f"01-{TRACE}-00f067aa0ba902b7-01\r\nX: y", None),
         ("", None),
         (None, None),
     ],
-)  # fmt: skip
+)
 def test_a_callers_traceparent_gives_its_trace_id_only_when_valid(
     header: str | None, trace_id: str | None
 ) -> None:
