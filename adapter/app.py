@@ -75,7 +75,7 @@ def _http_error(error: HTTPException) -> Response:
     if kind is None:
         return _problem(problems.HttpError(status, error.name, error.description or error.name))
     if status == 413:
-        return _problem(kind("The upload is larger than this service accepts."))
+        return _problem(problems.PayloadTooLarge.over_limit())
     if status == 404:
         return _problem(kind("There is no such endpoint; see GET /v1/models."))
     if status == 405:

@@ -3,11 +3,12 @@
 The buffering worker (:mod:`adapter.worker`) reads each request whole
 before a thread sees it, so it must know when a request is complete: after
 the head's blank line, plus ``Content-Length`` bytes or the last chunk of a
-chunked body. Anything it cannot judge (a malformed head, conflicting
-lengths, an unknown transfer coding, a body past the upload limit) is
-handed to gunicorn as received, whose parser answers it as it always does
-(400, 413 from the app, ...): this module never decides what a request
-means, only where it ends.
+chunked body. A body past the upload limit (by its
+``Content-Length``, or as its chunks add up) is :data:`TOO_LARGE`, known
+before it is read. Anything else it cannot judge (a malformed head,
+conflicting lengths, an unknown transfer coding) is handed to gunicorn as
+received, whose parser answers it as it always does (a 400): this module
+never decides what a request means, only where it ends.
 
 Incremental: :meth:`RequestFraming.advance` resumes where the last call
 stopped, so a body arriving in many pieces is scanned once.
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import re
 
-# advance()'s verdict for a request gunicorn must judge itself.
+# advance()'s verdicts: a request gunicorn must judge itself; a body over the limit.
 HAND_OFF = -1
+TOO_LARGE = -2
 _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _MAX_CHUNK_LINE = 8192
@@ -29,7 +31,8 @@ class RequestFraming:
 
     ``max_head`` bounds the head (request line and fields, as gunicorn's
     ``limit_request_*`` settings do), ``max_body`` the body (the upload
-    limit): past either the request is handed off rather than buffered.
+    limit): past the first the request is handed off, past the second it is
+    :data:`TOO_LARGE`; neither is buffered.
     ``expects_continue`` is set once the head is read if the client waits
     for ``100 Continue`` before sending its body.
     """
@@ -57,7 +60,8 @@ class RequestFraming:
     def advance(self, data: bytes | bytearray) -> int | None:
         """The request's length in ``data`` once it is all there; None if more is needed.
 
-        :data:`HAND_OFF` if the request is one gunicorn must judge itself.
+        :data:`HAND_OFF` if the request is one gunicorn must judge itself,
+        :data:`TOO_LARGE` once its body is known to pass ``max_body``.
         ``data`` must start with the request and only grow between calls;
         bytes past the returned length belong to a pipelined next request.
         """
@@ -71,6 +75,8 @@ class RequestFraming:
             self.head_end = end
             if not self._read_head(bytes(data[:end])):
                 return HAND_OFF
+            if self._length > self.max_body:
+                return TOO_LARGE
         if self._chunked:
             return self._chunks(data)
         end = self.body_start + self._length
@@ -105,7 +111,7 @@ class RequestFraming:
         if len(set(lengths)) != 1 or not lengths[0].isdigit():
             return False
         self._length = int(lengths[0])
-        return self._length <= self.max_body
+        return True
 
     def _chunks(self, data: bytes | bytearray) -> int | None:
         position = self._next_chunk
@@ -128,7 +134,7 @@ class RequestFraming:
                 return end + 4
             total = self._chunked_total + size
             if total > self.max_body:
-                return HAND_OFF
+                return TOO_LARGE
             after = line_end + 2 + size + 2
             if len(data) < after:
                 self._next_chunk = position

@@ -25,13 +25,16 @@ The poller also bounds what it holds:
   requests without a body, health checks above all, which are never refused.
 
 Refusals are counted in ``tfs_adapter_requests_refused_total{reason}``.
-What :mod:`adapter.framing` cannot judge (a malformed head, a body past the
-upload limit, ...) goes to a thread as received, and gunicorn answers it as
-it always does. TLS and HTTP/2 prior knowledge (neither of which the
-adapter configures) are left to stock ``gthread``.
+A body over the upload limit is answered with the 413 ``payload-too-large``
+problem as soon as its ``Content-Length`` (or its chunks) say so. What
+:mod:`adapter.framing` cannot judge (a malformed head, conflicting lengths,
+...) goes to a thread as received, and gunicorn answers it as it always
+does. TLS and HTTP/2 prior knowledge (neither of which the adapter
+configures) are left to stock ``gthread``.
 
 Built on gunicorn 27's ``gthread`` (``enqueue_req``, ``handle``,
-``finish_request``, ``murder_pending``), hence the pin in ``pyproject.toml``.
+``load_wsgi``, ``murder_pending``, ``_keepalive_after``), hence the pin
+in ``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import io
 import json
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +56,7 @@ from gunicorn.http.unreader import SocketUnreader  # type: ignore[import-untyped
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
 from adapter.admission import QUEUE_FULL
-from adapter.framing import HAND_OFF, RequestFraming, without_expect
+from adapter.framing import HAND_OFF, TOO_LARGE, RequestFraming, without_expect
 from adapter.process import ServerSettings
 
 _RECV_BYTES = 256 * 1024
@@ -60,8 +64,9 @@ _RECV_BYTES = 256 * 1024
 # what it does not use it gives back, so this keeps that give-back small.
 _PIECE_BYTES = 64 * 1024
 # How long a refused connection is drained after its answer, so that closing
-# it with unread bytes does not reset it before the client reads the answer.
-_LINGER_S = 1.0
+# it with unread bytes does not reset it before the client reads the answer
+# (a client sending a body over the limit reads the 413 only once it is sent).
+_LINGER_S = 5.0
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 # Why the poller refused a request (the label of tfs_adapter_requests_refused_total).
@@ -77,10 +82,11 @@ class PrefetchedUnreader(SocketUnreader):  # type: ignore[misc]  # gunicorn has 
     :meth:`unread` come first, the socket after the prefetched bytes run out.
     """
 
-    def __init__(self, sock: socket.socket, data: bytes) -> None:
+    def __init__(self, sock: socket.socket, data: bytes, *, whole: bool) -> None:
         super().__init__(sock)
         self._data = memoryview(data)
         self._position = 0
+        self.whole = whole  # the bytes hold the whole request (its framing was read)
 
     def read(self, size: int | None = None, read_ahead: int | None = None) -> bytes:
         if self._position >= len(self._data):
@@ -184,6 +190,12 @@ def _timed_out(identity: _Identity) -> bytes:
     return _render(problems.RequestTimeout(), identity)
 
 
+def _too_large(identity: _Identity) -> bytes:
+    from adapter.api import problems
+
+    return _render(problems.PayloadTooLarge.over_limit(), identity)
+
+
 def _overloaded(identity: _Identity, *, close: bool = True) -> bytes:
     from adapter.api import problems
     from adapter.exceptions import Overloaded
@@ -216,7 +228,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self.server_settings: ServerSettings | None = None
         self._reading: dict[TConn, _Reading] = {}
         self._buffered = 0  # bytes held by the requests being read
-        self._bodies = 0  # requests with a body handed to the thread pool, not finished
+        self._bodies = 0  # requests with a body handed to the thread pool, not answered yet
+        self._count_lock = threading.Lock()
+        self._handling = threading.local()  # the connection a pool thread is handling
         cfg = self.cfg
         self._max_head = (
             cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
@@ -285,6 +299,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 reading.continue_sent = True
                 _send(reading.conn.sock, CONTINUE)
             return False
+        if end == TOO_LARGE:  # answered now, without reading a byte more than needed
+            self._refuse(reading, _too_large, None)
+            return True
         if framing.has_body and self._bodies >= self._settings().admissible:
             # Only requests with a body: a GET (a health check above all) is
             # quick, and a liveness probe failing under load restarts a busy pod.
@@ -297,21 +314,28 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self._forget(reading)
         if reading.continue_sent:
             data = bytearray(without_expect(data, framing.head_end))
-        self._submit(reading.conn, bytes(data), counted=framing.has_body)
+        self._submit(reading.conn, bytes(data), whole=end != HAND_OFF, counted=framing.has_body)
         return True
 
-    def _submit(self, conn: TConn, data: bytes | None, *, counted: bool = False) -> None:
+    def _submit(
+        self, conn: TConn, data: bytes | None, *, whole: bool = False, counted: bool = False
+    ) -> None:
         if data is not None:
             conn.data_ready = True  # gthread's wait for a first byte: done already
             conn.prefetched = data
+            conn.whole = whole
         conn.counted = counted
-        self._bodies += counted
+        if counted:
+            with self._count_lock:
+                self._bodies += 1
         super().enqueue_req(conn)
 
-    def finish_request(self, conn: TConn, fs: Any) -> None:
-        self._bodies -= getattr(conn, "counted", False)
-        conn.counted = False
-        super().finish_request(conn, fs)
+    def _uncount(self, conn: TConn) -> None:
+        """The request's place is free: its app has answered (or it never reached the app)."""
+        if getattr(conn, "counted", False):
+            conn.counted = False
+            with self._count_lock:
+                self._bodies -= 1
 
     def murder_pending(self) -> None:
         """gthread's sweep of idle connections, and of requests too slow to arrive."""
@@ -327,12 +351,15 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             if now - reading.started > allowed_s:
                 self._refuse(reading, _timed_out, READ_TIMEOUT)
 
-    def _refuse(self, reading: _Reading, answer: Callable[[_Identity], bytes], reason: str) -> None:
-        """Answer and close; drain what the client still sends, briefly, so the
-        answer is not lost to a reset."""
+    def _refuse(
+        self, reading: _Reading, answer: Callable[[_Identity], bytes], reason: str | None
+    ) -> None:
+        """Answer and close; drain what the client still sends, for a while, so the
+        answer is not lost to a reset. ``reason``: the refusal metric's label (None: uncounted)."""
         from adapter import metrics
 
-        metrics.request_refused(reason)
+        if reason is not None:
+            metrics.request_refused(reason)
         self.log.debug("Refused a request in the poller: %s", reason)
         sock = reading.conn.sock
         sent = _send(sock, answer(_identify(reading)))
@@ -406,6 +433,23 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
     # A thread's side -----------------------------------------------------------
 
+    def load_wsgi(self) -> None:
+        """gunicorn's app, wrapped to free the request's place as soon as it has answered:
+        before gunicorn writes the answer, so the client's next request, which may
+        arrive right after, finds the place free."""
+        super().load_wsgi()
+        app: Callable[..., Any] = getattr(self, "wsgi")  # noqa: B009  # set by gunicorn
+
+        def answered_then_freed(environ: dict[str, Any], start_response: Any) -> Any:
+            try:
+                return app(environ, start_response)
+            finally:
+                conn = getattr(self._handling, "conn", None)
+                if conn is not None:
+                    self._uncount(conn)
+
+        self.wsgi = answered_then_freed
+
     def handle(self, conn: TConn) -> Any:
         """gthread's request handling, reading from the bytes the poller read first."""
         data = getattr(conn, "prefetched", None)
@@ -413,12 +457,30 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             conn.prefetched = None
             conn.sock.setblocking(True)
             conn.init()
-            conn.parser.unreader = PrefetchedUnreader(conn.sock, data)
-        result = super().handle(conn)
+            conn.parser.unreader = PrefetchedUnreader(conn.sock, data, whole=conn.whole)
+        self._handling.conn = conn
+        try:
+            result = super().handle(conn)
+        finally:
+            self._handling.conn = None
+            self._uncount(conn)  # if the app was never reached (a malformed request)
         unreader = getattr(conn.parser, "unreader", None)
         if isinstance(unreader, PrefetchedUnreader):
             unreader.spill()
         return result
+
+    def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
+        """gthread's drain of a body the app left unread, before the connection is reused.
+
+        gthread drains at most 64 KiB within 5 s and otherwise closes the
+        connection it has just announced as kept alive, so a client's next
+        request there is lost. A request read whole is in memory: draining
+        it costs nothing and is never cut short.
+        """
+        unreader = getattr(conn.parser, "unreader", None)
+        if keepalive and isinstance(unreader, PrefetchedUnreader) and unreader.whole:
+            return bool(conn.parser.finish_body())
+        return bool(super()._keepalive_after(conn, keepalive))
 
 
 def _send(sock: socket.socket, payload: bytes) -> bool:

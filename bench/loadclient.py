@@ -122,7 +122,7 @@ async def _client(
             )
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 TimeoutError, ValueError) as error:  # fmt: skip
-            outcome.failures.append(f"{type(error).__name__}: {error}")
+            outcome.failures.append(f"{type(error).__name__}: {error} (request {which})")
             if writer is not None:
                 writer.close()
             writer = None

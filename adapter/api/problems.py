@@ -117,6 +117,11 @@ class PayloadTooLarge(ApiError):
 
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
+    @classmethod
+    def over_limit(cls) -> PayloadTooLarge:
+        """The one way the body can be too large, worded for the caller."""
+        return cls("The upload is larger than this service accepts.")
+
 
 class UnsupportedMediaType(ApiError):
     """The request body's ``Content-Type`` is not one the endpoint reads (415)."""

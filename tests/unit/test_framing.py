@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.framing import HAND_OFF, RequestFraming, without_expect
+from adapter.framing import HAND_OFF, TOO_LARGE, RequestFraming, without_expect
 
 HEAD = b"POST /v1/models/digits/detect HTTP/1.1\r\nHost: a\r\n"
 
@@ -49,10 +49,8 @@ def test_a_complete_request_is_seen_to_end_at_its_last_byte_and_not_before(
         HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",  # smuggling-shaped
         HEAD + b"Transfer-Encoding: gzip\r\n\r\n",  # a coding gunicorn refuses
         HEAD + b"Content-Length: -1\r\n\r\n",
-        HEAD + b"Content-Length: 2000\r\n\r\n",  # past the upload limit: the app says 413
         HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",  # not a chunk size
         HEAD + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcXY",  # no CRLF after the chunk
-        HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"3e8\r\n" + b"x" * 1000 + b"\r\n1\r\n",
         b"NOT AN HTTP REQUEST\r\n\r\n",
         HEAD + b"Bad Header : x\r\n\r\n",
         HEAD + b"NoColon\r\n\r\n",
@@ -61,6 +59,18 @@ def test_a_complete_request_is_seen_to_end_at_its_last_byte_and_not_before(
 def test_what_gunicorn_must_judge_is_handed_off_as_soon_as_it_shows(request_bytes: bytes) -> None:
     verdict, _ = _feed(request_bytes)
     assert verdict == HAND_OFF
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        HEAD + b"Content-Length: 1001\r\n\r\n",  # known from the head alone
+        HEAD + b"Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + b"x" * 1000 + b"\r\n1\r\n",
+    ],
+)
+def test_a_body_past_the_upload_limit_is_too_large_before_it_is_read(request_bytes: bytes) -> None:
+    verdict, _ = _feed(request_bytes)
+    assert verdict == TOO_LARGE
 
 
 def test_a_head_longer_than_the_limit_is_handed_off_before_its_end() -> None:
