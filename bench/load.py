@@ -13,7 +13,8 @@ one worker, over the level).
 Contenders, one gunicorn worker each, on one local model server:
 
 - ``tfs-adapter``: ``python -m gunicorn -c deploy/gunicorn.conf.py --workers 1``
-  (its buffering worker, 4 threads at work, admission control);
+  (its buffering worker, 4 threads at work, admission control), with
+  ``ADAPTER_MAX_REQUESTS=0`` so the one worker is not recycled mid-run;
 - ``tutorial adapter``: ``bench/tfs_apis_adapter.py`` (Flask, Pillow,
   ``tensorflow_serving.apis``) as a tutorial serves it:
   ``gunicorn --worker-class gthread --threads 4 --workers 1``.
@@ -95,7 +96,13 @@ CONTENDERS = {
 def serving(contender: Contender, target: str, log: Path) -> Iterator[tuple[str, psutil.Process]]:
     """The contender's gunicorn on a free port: its URL and its one worker process."""
     port = free_port()
-    env = {**os.environ, "ADAPTER_TFS_TARGET": target, "ADAPTER_LOG_LEVEL": "WARNING"}
+    # Never recycled, so one worker's CPU is measured throughout (the tutorial's never is).
+    env = {
+        **os.environ,
+        "ADAPTER_TFS_TARGET": target,
+        "ADAPTER_LOG_LEVEL": "WARNING",
+        "ADAPTER_MAX_REQUESTS": "0",
+    }
     with log.open("ab") as sink:
         process = spawn(contender.command(port), env, output=sink)
         url = f"http://127.0.0.1:{port}"
