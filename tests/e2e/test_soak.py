@@ -6,8 +6,9 @@ cycling through detects and classifies (form, JSON, raw), corrupt and
 non-image files, invalid options, unknown models, a 12 MP photo, an image
 over the pixel limits and a body over the upload limit. Every answer must be
 the status its request deserves (no 5xx at all), and from the first fifth of
-the run to its end the worker's RSS must stay within 20 MB and its open file
-descriptors must not grow.
+the run to its end the worker's RSS must stay flat within 20 MB (the median
+of each third of that window; single samples catch requests' buffers before
+they are freed) and its open file descriptors must not grow.
 
 ``SOAK_SECONDS`` sets the length: 60 in the default run, 600 with ``make soak``
 (RSS then compared from minute 2 to minute 10).
@@ -149,6 +150,10 @@ def test_a_soak_gets_no_5xx_and_the_worker_holds_its_memory_and_descriptors(
         f"RSS {min(rss):.1f}..{max(rss):.1f} MB, fds {min(fds)}..{max(fds)}"
     )
     print(summary)
-    assert max(rss) - min(rss) <= RSS_SLACK_MB, summary
-    third = max(1, len(fds) // 3)
+    # Flat: the typical RSS of each third of the window within 20 MB of the others. One
+    # sample may catch a request's buffers (a 12 MP photo, an 8 MB body) before they are
+    # freed; a leak moves the medians.
+    third = max(1, len(rss) // 3)
+    medians = [statistics.median(rss[i : i + third]) for i in range(0, len(rss), third)]
+    assert max(medians) - min(medians) <= RSS_SLACK_MB, (summary, medians)
     assert statistics.median(fds[-third:]) <= statistics.median(fds[:third]) + 2, summary
