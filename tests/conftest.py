@@ -21,9 +21,9 @@ from flask.testing import FlaskClient
 
 from adapter.app import create_app
 from adapter.config import Settings, load_settings
-from adapter.local import adapter_command, spawn, stop, wait_for_http
-from adapter.modelserver.testing import ModelServer, free_port, start_model_server
+from adapter.modelserver.testing import ModelServer, start_model_server
 from tests.contract import ContractClient, contract_session
+from tests.helpers import adapter_under_gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,15 +80,8 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture(scope="session")
 def live_url(model_server: ModelServer) -> Iterator[str]:
     """The adapter under real gunicorn (one worker) talking to :func:`model_server`."""
-    port = free_port()
-    env = {**os.environ, "ADAPTER_TFS_TARGET": model_server.target}
-    process = spawn(adapter_command(port, workers=1), env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/readyz", [process], timeout_s=60)
+    with adapter_under_gunicorn(model_server.target) as (url, _):
         yield url
-    finally:
-        assert stop(process) == 0
 
 
 @pytest.fixture()

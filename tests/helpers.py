@@ -1,13 +1,21 @@
-"""Helpers the test files share: encoding images, uploads, IoU, problem bodies."""
+"""Helpers the test files share: encoding images, uploads, IoU, problem bodies, gunicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Sequence
+import os
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from adapter.local import adapter_command, spawn, stop, wait_for_http
+from adapter.modelserver.testing import free_port
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -80,3 +88,25 @@ def assert_problem(response: Any, status: int, slug: str | None = None) -> dict[
     for leak in ("Traceback", "/work/", "site-packages", "127.0.0.1", "localhost"):
         assert leak not in text
     return body
+
+
+@contextmanager
+def adapter_under_gunicorn(
+    target: str, env: Mapping[str, str] | None = None, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The adapter under real gunicorn (one worker) on ``target``'s model server, once ready.
+
+    ``env`` adds to the environment; ``log`` (default: this terminal) receives
+    gunicorn's output. Yields the URL and the gunicorn process; a clean stop after.
+    """
+    port = free_port()
+    environ = {**os.environ, "ADAPTER_TFS_TARGET": target, **(env or {})}
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(log.open("wb")) if log is not None else None
+        process = spawn(adapter_command(port, workers=1), environ, output=sink)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{url}/readyz", [process], timeout_s=60)
+            yield url, process
+        finally:
+            assert stop(process) == 0

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 
-from adapter.local import adapter_command, spawn, stop, wait_for_http
-from adapter.modelserver.testing import ModelServer, free_port
+from adapter.modelserver.testing import ModelServer
 from bench import loadclient
 from tests.contract import check
 from tests.e2e.backends import SAMPLES
+from tests.helpers import adapter_under_gunicorn
 
 DIGITS = (SAMPLES / "digits.jpg").read_bytes()
 CLIENTS = 48
@@ -30,22 +28,10 @@ def one_worker(
     model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The adapter under gunicorn: one worker, the default 4 threads at work."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "ADAPTER_TFS_TARGET": model_server.target,
-        "ADAPTER_DEADLINE_MS": str(DEADLINE_MS),
-        "ADAPTER_LOG_LEVEL": "WARNING",
-    }
+    env = {"ADAPTER_DEADLINE_MS": str(DEADLINE_MS), "ADAPTER_LOG_LEVEL": "WARNING"}
     log = tmp_path_factory.mktemp("admission") / "gunicorn.log"
-    with Path(log).open("wb") as sink:
-        process = spawn(adapter_command(port, workers=1), env, output=sink)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{url}/readyz", [process], timeout_s=60)
-            yield url
-        finally:
-            assert stop(process) == 0
+    with adapter_under_gunicorn(model_server.target, env, log) as (url, _):
+        yield url
 
 
 def _refusals(url: str) -> float:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from adapter.local import adapter_command, spawn, stop, wait_for_http
-from adapter.modelserver.testing import ModelServer, free_port
+from adapter.modelserver.testing import ModelServer
 from tests.contract import check
 from tests.e2e.backends import SAMPLES
+from tests.helpers import adapter_under_gunicorn
 
 DIGITS = (SAMPLES / "digits.jpg").read_bytes()
 PATH = "/v1/models/digits/detect"
@@ -29,24 +27,15 @@ READ_BUFFER = 600_000
 @pytest.fixture(scope="module")
 def url(model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The adapter under gunicorn, one worker with the default 4 (+ spare) threads."""
-    port = free_port()
     env = {
-        **os.environ,
-        "ADAPTER_TFS_TARGET": model_server.target,
         "ADAPTER_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS),
         "ADAPTER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "ADAPTER_READ_BUFFER_BYTES": str(READ_BUFFER),
         "ADAPTER_LOG_LEVEL": "WARNING",
     }
     log = tmp_path_factory.mktemp("slow-clients") / "gunicorn.log"
-    with Path(log).open("wb") as sink:
-        process = spawn(adapter_command(port, workers=1), env, output=sink)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{base}/readyz", [process], timeout_s=60)
-            yield base
-        finally:
-            assert stop(process) == 0
+    with adapter_under_gunicorn(model_server.target, env, log) as (base, _):
+        yield base
 
 
 def _connect(url: str) -> socket.socket:

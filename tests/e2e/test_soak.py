@@ -23,16 +23,15 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
-from adapter.local import adapter_command, spawn, stop, wait_for_http
-from adapter.modelserver.testing import ModelServer, free_port
+from adapter.modelserver.testing import ModelServer
 from bench import loadclient, photos
 from tests.e2e.backends import SAMPLES
+from tests.helpers import adapter_under_gunicorn
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 CLIENTS = 4
@@ -87,24 +86,15 @@ def _mix(base: str) -> list[tuple[bytes, int]]:
 def soaked(model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     tuple[str, psutil.Process]
 ]:  # fmt: skip
-    port = free_port()
     env = {
-        **os.environ,
-        "ADAPTER_TFS_TARGET": model_server.target,
         "ADAPTER_MAX_REQUESTS": "0",
         "ADAPTER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "ADAPTER_LOG_LEVEL": "WARNING",
     }
     log = tmp_path_factory.mktemp("soak") / "gunicorn.log"
-    with Path(log).open("wb") as sink:
-        process = spawn(adapter_command(port, workers=1), env, output=sink)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{url}/readyz", [process], timeout_s=60)
-            (worker,) = psutil.Process(process.pid).children()
-            yield url, worker
-        finally:
-            assert stop(process) == 0
+    with adapter_under_gunicorn(model_server.target, env, log) as (url, process):
+        (worker,) = psutil.Process(process.pid).children()
+        yield url, worker
 
 
 @pytest.mark.slow
