@@ -24,6 +24,9 @@ TOO_LARGE = -2
 _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _MAX_CHUNK_LINE = 8192
+# The field naming the request's id (adapter.api.context.HEADER), noted for
+# the answers the worker gives itself.
+REQUEST_ID_FIELD = b"x-request-id"
 
 
 class RequestFraming:
@@ -33,14 +36,18 @@ class RequestFraming:
     ``limit_request_*`` settings do), ``max_body`` the body (the upload
     limit): past the first the request is handed off, past the second it is
     :data:`TOO_LARGE`; neither is buffered.
-    ``expects_continue`` is set once the head is read if the client waits
-    for ``100 Continue`` before sending its body.
+    Once the head is read, ``expects_continue`` says whether the client waits
+    for ``100 Continue`` before sending its body, and ``target`` and
+    ``request_id`` hold the request line's target and the ``X-Request-ID``
+    field's value (empty if none), for an answer the worker gives itself.
     """
 
     def __init__(self, max_head: int, max_body: int) -> None:
         self.max_head, self.max_body = max_head, max_body
         self.head_end = -1  # offset of the blank line ending the head, once found
         self.expects_continue = False
+        self.target: bytes | None = None
+        self.request_id = b""
         self._searched = 0  # where the search for the head's end resumes
         self._length = 0  # Content-Length, when not chunked
         self._chunked = False
@@ -87,6 +94,7 @@ class RequestFraming:
         lines = head.split(b"\r\n")
         if len(head) > self.max_head or not _REQUEST_LINE.fullmatch(lines[0]):
             return False
+        self.target = lines[0].split(b" ", 2)[1]
         lengths: list[bytes] = []
         codings: list[bytes] = []
         for line in lines[1:]:
@@ -100,6 +108,8 @@ class RequestFraming:
                 codings.extend(coding.strip().lower() for coding in value.split(b","))
             elif name == b"expect" and value.lower() == b"100-continue":
                 self.expects_continue = lines[0].endswith(b"HTTP/1.1")
+            elif name == REQUEST_ID_FIELD:
+                self.request_id = value
         if codings:
             if lengths or codings[-1] != b"chunked":
                 return False  # smuggling-shaped, or a coding gunicorn refuses

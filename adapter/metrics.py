@@ -281,9 +281,9 @@ def breaker_state(backend: str, state: str) -> None:
     CIRCUIT_STATE.labels(backend).set(BREAKER_STATES[state])
 
 
-def request_refused(reason: str) -> None:
-    """Count a request refused before it ran (see :data:`REFUSED` for the reasons)."""
-    REFUSED.labels(reason).inc()
+def request_refused(reason: str, count: int = 1) -> None:
+    """Count requests refused before they ran (see :data:`REFUSED` for the reasons)."""
+    REFUSED.labels(reason).inc(count)
 
 
 def retry(backend: str, outcome: str) -> None:

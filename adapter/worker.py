@@ -39,15 +39,17 @@ in ``pyproject.toml``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
+import gc
 import io
 import json
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -133,91 +135,65 @@ class _Reading:
     registered: bool = field(default=False)
 
 
-@dataclass(frozen=True)
-class _Identity:
-    """What a refusal names: the request's id and path (``*`` if not read yet)."""
+class _Canned:
+    """A problem answer the poller gives itself, rendered once.
 
-    request_id: str
-    instance: str
+    Only the request's path (the problem's ``instance``) and id vary, so a
+    refusal under a flood costs a few byte joins, not a JSON document and
+    a head built field by field.
+    """
 
+    def __init__(self, problem: Any, *, close: bool = True) -> None:
+        from adapter.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 
-def problem_response(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    identity: _Identity,
-    headers: Mapping[str, str] | None = None,
-    *,
-    close: bool = True,
-) -> bytes:
-    """A whole HTTP/1.1 problem+json response; it closes the connection unless not ``close``."""
-    from adapter.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
-
-    body = json.dumps(
-        {
-            "type": PROBLEM_TYPE_BASE + slug,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": identity.instance,
-            "request_id": identity.request_id,
+        document = json.dumps(
+            {
+                "type": PROBLEM_TYPE_BASE + problem.slug,
+                "title": problem.title,
+                "status": problem.status,
+                "detail": problem.detail,
+            }
+        )
+        self._body_start = (document[:-1] + ', "instance": ').encode()
+        fields = {
+            "Content-Type": PROBLEM_CONTENT_TYPE,
+            "Cache-Control": "no-store",
+            **({"Connection": "close"} if close else {}),
+            **problem.headers,
         }
-    ).encode()
-    fields = {
-        "Content-Type": PROBLEM_CONTENT_TYPE,
-        "Content-Length": str(len(body)),
-        "Cache-Control": "no-store",
-        **({"Connection": "close"} if close else {}),
-        "X-Request-ID": identity.request_id,
-        **(headers or {}),
-    }
-    reason = HTTPStatus(status).phrase
-    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-    return head.encode("latin-1") + b"\r\n" + body
+        status = f"HTTP/1.1 {problem.status} {HTTPStatus(problem.status).phrase}\r\n"
+        lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        self._head_start = (status + lines + "X-Request-ID: ").encode("latin-1")
+
+    def render(self, framing: RequestFraming) -> bytes:
+        """The whole answer to the request whose head ``framing`` has read (if it has):
+        its path (``*`` if not read yet) and its valid ``X-Request-ID`` or a fresh one."""
+        from adapter.api.context import valid_request_id
+
+        target = framing.target
+        path = "*" if target is None else target.split(b"?", 1)[0].decode("latin-1")
+        request_id = valid_request_id(framing.request_id.decode("latin-1")).encode()
+        body = b"".join(
+            (self._body_start, json.dumps(path).encode(), b', "request_id": "', request_id, b'"}')
+        )
+        length = str(len(body)).encode()
+        return b"".join(
+            (self._head_start, request_id, b"\r\nContent-Length: ", length, b"\r\n\r\n", body)
+        )
 
 
-def _render(problem: Any, identity: _Identity, *, close: bool = True) -> bytes:
-    return problem_response(
-        problem.status, problem.slug, problem.title, problem.detail, identity,
-        problem.headers, close=close,
-    )  # fmt: skip
+class _Answers:
+    """The poller's own answers (made after the fork: the app's modules load there)."""
 
+    def __init__(self) -> None:
+        from adapter.api import problems
+        from adapter.exceptions import Overloaded
 
-def _timed_out(identity: _Identity) -> bytes:
-    from adapter.api import problems
-
-    return _render(problems.RequestTimeout(), identity)
-
-
-def _too_large(identity: _Identity) -> bytes:
-    from adapter.api import problems
-
-    return _render(problems.PayloadTooLarge.over_limit(), identity)
-
-
-def _overloaded(identity: _Identity, *, close: bool = True) -> bytes:
-    from adapter.api import problems
-    from adapter.exceptions import Overloaded
-
-    return _render(problems.from_exception(Overloaded.at_capacity()), identity, close=close)
-
-
-def _identify(reading: _Reading) -> _Identity:
-    """The request's path and valid ``X-Request-ID``, from as much of its head as is in."""
-    from adapter.api.context import HEADER, valid_request_id
-
-    lines = bytes(reading.data[: max(reading.framing.head_end, 0)]).split(b"\r\n")
-    parts = lines[0].split(b" ")
-    path = parts[1].split(b"?", 1)[0].decode("latin-1") if len(parts) == 3 else "*"
-    given = ""
-    wanted = HEADER.lower().encode()
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == wanted:
-            given = value.strip().decode("latin-1")
-            break
-    return _Identity(valid_request_id(given), path)
+        overloaded = problems.from_exception(Overloaded.at_capacity())
+        self.timed_out = _Canned(problems.RequestTimeout())
+        self.too_large = _Canned(problems.PayloadTooLarge.over_limit())
+        self.overloaded = _Canned(overloaded)
+        self.overloaded_kept_alive = _Canned(overloaded, close=False)
 
 
 class BufferingWorker(ThreadWorker):  # type: ignore[misc]
@@ -231,6 +207,10 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self._bodies = 0  # requests with a body handed to the thread pool, not answered yet
         self._count_lock = threading.Lock()
         self._handling = threading.local()  # the connection a pool thread is handling
+        self._answers: _Answers | None = None
+        self._refused: collections.Counter[str] = collections.Counter()  # since last counted
+        self._chunk = bytearray(_RECV_BYTES)  # what each read lands in first
+        self._chunk_view = memoryview(self._chunk)
         cfg = self.cfg
         self._max_head = (
             cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
@@ -240,6 +220,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         from adapter.config import load_server_settings
 
         self.server_settings = load_server_settings()
+        self._answers = _Answers()
         super().init_process()  # runs the worker
 
     # The poller's side -----------------------------------------------------------
@@ -259,31 +240,30 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         )
         self._buffered += len(held)
         self._reading[conn] = reading
-        self._count_reading()
         if not self._progress(reading):
             reading.registered = True
             self.poller.register(conn.sock, selectors.EVENT_READ, lambda _: self._readable(reading))
 
     def _readable(self, reading: _Reading) -> None:
         try:
-            piece = reading.conn.sock.recv(_RECV_BYTES)
+            size = reading.conn.sock.recv_into(self._chunk)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             self._close(reading)
             return
         if reading.closing_until is not None:
-            if not piece:
+            if not size:
                 self._close(reading)
             return  # draining a refused connection: discard
-        if not piece:  # the client went away before its request was complete
+        if not size:  # the client went away before its request was complete
             self._close(reading)
             return
-        if self._buffered + len(piece) > self._settings().read_buffer_limit:
-            self._refuse(reading, _overloaded, BUFFER_FULL)
+        if self._buffered + size > self._settings().read_buffer_limit:
+            self._refuse(reading, self._poller_answers().overloaded, BUFFER_FULL)
             return
-        reading.data += piece
-        self._buffered += len(piece)
+        reading.data += self._chunk_view[:size]
+        self._buffered += size
         self._progress(reading)
 
     def _progress(self, reading: _Reading) -> bool:
@@ -300,13 +280,13 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 _send(reading.conn.sock, CONTINUE)
             return False
         if end == TOO_LARGE:  # answered now, without reading a byte more than needed
-            self._refuse(reading, _too_large, None)
+            self._refuse(reading, self._poller_answers().too_large, None)
             return True
         if framing.has_body and self._bodies >= self._settings().admissible:
             # Only requests with a body: a GET (a health check above all) is
             # quick, and a liveness probe failing under load restarts a busy pod.
             if end == HAND_OFF:
-                self._refuse(reading, _overloaded, QUEUE_FULL)
+                self._refuse(reading, self._poller_answers().overloaded, QUEUE_FULL)
             else:
                 self._refuse_and_go_on(reading, end)
             return True
@@ -338,7 +318,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 self._bodies -= 1
 
     def murder_pending(self) -> None:
-        """gthread's sweep of idle connections, and of requests too slow to arrive."""
+        """gthread's sweep of idle connections (after every turn of the poller's loop),
+        and of requests too slow to arrive; then the poller's metrics."""
         super().murder_pending()
         now = time.monotonic()
         settings = self._settings()
@@ -349,20 +330,16 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 continue
             allowed_s = settings.read_timeout_s + len(reading.data) / settings.read_min_rate
             if now - reading.started > allowed_s:
-                self._refuse(reading, _timed_out, READ_TIMEOUT)
+                self._refuse(reading, self._poller_answers().timed_out, READ_TIMEOUT)
+        self._count()
 
-    def _refuse(
-        self, reading: _Reading, answer: Callable[[_Identity], bytes], reason: str | None
-    ) -> None:
+    def _refuse(self, reading: _Reading, answer: _Canned, reason: str | None) -> None:
         """Answer and close; drain what the client still sends, for a while, so the
         answer is not lost to a reset. ``reason``: the refusal metric's label (None: uncounted)."""
-        from adapter import metrics
-
         if reason is not None:
-            metrics.request_refused(reason)
-        self.log.debug("Refused a request in the poller: %s", reason)
+            self._refused[reason] += 1
         sock = reading.conn.sock
-        sent = _send(sock, answer(_identify(reading)))
+        sent = _send(sock, answer.render(reading.framing))
         self._buffered -= len(reading.data)
         reading.data = bytearray()
         try:
@@ -375,7 +352,6 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         reading.closing_until = time.monotonic() + _LINGER_S
         self._reading[reading.conn] = reading
-        self._count_reading()
         if not reading.registered:
             reading.registered = True
             self.poller.register(sock, selectors.EVENT_READ, lambda _: self._readable(reading))
@@ -384,10 +360,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         """Answer a complete request with a 503 and read the connection's next one:
         it was read whole, so the connection stays usable, and a client that
         retries spends no new connection on it."""
-        from adapter import metrics
-
-        metrics.request_refused(QUEUE_FULL)
-        if not _send(reading.conn.sock, _overloaded(_identify(reading), close=False)):
+        self._refused[QUEUE_FULL] += 1
+        answer = self._poller_answers().overloaded_kept_alive
+        if not _send(reading.conn.sock, answer.render(reading.framing)):
             self._close(reading)
             return
         rest = reading.data[end:]
@@ -403,15 +378,19 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 reading.conn.sock, selectors.EVENT_READ, lambda _: self._readable(reading)
             )
 
-    def _count_reading(self) -> None:
+    def _count(self) -> None:
+        """Bring the poller's metrics up to date: once per turn of its loop, not per
+        request, so that a flood of refusals costs no lock and no write each."""
         from adapter import metrics
 
+        for reason, refused in self._refused.items():
+            metrics.request_refused(reason, refused)
+        self._refused.clear()
         metrics.READING.set(sum(r.closing_until is None for r in self._reading.values()))
 
     def _forget(self, reading: _Reading) -> None:
         """Take the connection off the poller; its buffer is no longer counted."""
         self._reading.pop(reading.conn, None)
-        self._count_reading()
         if reading.registered:
             reading.registered = False
             with contextlib.suppress(KeyError, ValueError, OSError):
@@ -423,6 +402,11 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self._forget(reading)
         self.nr_conns -= 1
         reading.conn.close()
+
+    def _poller_answers(self) -> _Answers:
+        if self._answers is None:  # init_process makes them; direct use in tests
+            self._answers = _Answers()
+        return self._answers
 
     def _settings(self) -> ServerSettings:
         if self.server_settings is None:  # init_process sets it; direct use in tests
@@ -438,6 +422,10 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         before gunicorn writes the answer, so the client's next request, which may
         arrive right after, finds the place free."""
         super().load_wsgi()
+        # What loading made (modules, the app, the models' specs) lives as long
+        # as the worker: out of the collector's sight, a full collection no
+        # longer walks it, stalling the poller and every thread for ~25 ms.
+        gc.freeze()
         app: Callable[..., Any] = getattr(self, "wsgi")  # noqa: B009  # set by gunicorn
 
         def answered_then_freed(environ: dict[str, Any], start_response: Any) -> Any:

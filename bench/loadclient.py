@@ -13,6 +13,7 @@ received. Used by ``bench/load.py`` and the admission and soak tests.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import uuid
 from collections.abc import Mapping
@@ -117,9 +118,8 @@ async def _client(
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(host, port), timeout_s
                 )
-            status, headers, body, seconds = await asyncio.wait_for(
-                _exchange(reader, writer, request), timeout_s
-            )
+            async with asyncio.timeout(timeout_s):  # no task per exchange, as wait_for makes
+                status, headers, body, seconds = await _exchange(reader, writer, request)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 TimeoutError, ValueError) as error:  # fmt: skip
             outcome.failures.append(f"{type(error).__name__}: {error} (request {which})")
@@ -172,6 +172,16 @@ def run(
     until ``seconds`` have passed or ``max_requests`` were answered or
     failed. Bodies are kept for every ``keep_body``-th answer (0: none).
     """
-    return asyncio.run(
-        _run(url, requests, concurrency, seconds, timeout_s, keep_body, max_requests)
-    )
+    # The collector is off while the clock runs: a full collection in this
+    # process (pytest's, or the benchmark's, with thousands of answers kept)
+    # pauses the loop for tens of ms, and every latency in flight would
+    # report the client's pause as the server's.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return asyncio.run(
+            _run(url, requests, concurrency, seconds, timeout_s, keep_body, max_requests)
+        )
+    finally:
+        if collecting:
+            gc.enable()

@@ -2,9 +2,9 @@
 
 A client's ``X-Request-ID`` is kept if it is 1-128 characters of
 ``[A-Za-z0-9._:+=/-]``; anything else (absent, too long, CR/LF or other odd
-characters that could forge log lines) is replaced by a fresh uuid4 hex. The
-id is echoed on every response, errors included, and added to every log
-record emitted while the request runs (``-`` outside a request).
+characters that could forge log lines) is replaced by a fresh random id
+of 32 hex digits. The id is echoed on every response, errors included, and
+added to every log record emitted while the request runs (``-`` outside a request).
 
 Log lines are one JSON object each (:class:`JsonFormatter`, the default) or
 text (:data:`LOG_FORMAT`), as ``ADAPTER_LOG_FORMAT`` says.
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -145,9 +145,16 @@ def request_id() -> str:
     return current
 
 
+def _fresh_id() -> str:
+    """32 random hex digits, as a uuid4's: from the process's generator (reseeded in
+    each forked worker), which costs no system call, where ``uuid4`` reads the
+    kernel's randomness each time: the poller makes one per refusal in a flood."""
+    return f"{random.getrandbits(128):032x}"
+
+
 def valid_request_id(given: str) -> str:
     """``given`` if it is a valid request id (see the module), else a fresh one."""
-    return given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+    return given if _VALID_ID.fullmatch(given) else _fresh_id()
 
 
 class _Traced:

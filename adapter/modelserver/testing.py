@@ -205,6 +205,7 @@ def start_model_server(
     python: str | None = None,
     env: Mapping[str, str] | None = None,
     rest: bool = False,
+    nice: int = 0,
 ) -> ModelServer:
     """Start ``python -m adapter.modelserver.server ARGS`` and wait for it to listen.
 
@@ -212,7 +213,9 @@ def start_model_server(
     ``rest=True`` turns the REST API on at a free port (``--rest_api_port``; the
     handle's ``rest_port``/``rest_url``); a ``--rest_api_port N`` in ``args``
     does the same at N. ``python`` defaults to this interpreter; ``env`` is
-    added to the environment, and the repository root is put on PYTHONPATH.
+    added to the environment, and the repository root is put on PYTHONPATH;
+    ``nice`` lowers its CPU priority (by ``nice -n``), for a test of the adapter
+    alone on a machine the model's arithmetic would otherwise share evenly.
     stderr goes to a temp file (``handle.logs()``), deleted when this process
     exits. Raises RuntimeError if it exits or is not ready within ``timeout``
     seconds (default 60).
@@ -223,8 +226,9 @@ def start_model_server(
         extra = ["--rest_api_port", str(free_port(host))] if pick_port else []
         try:
             return _start(
-                [*args, *extra], timeout, host, python, env, rest or given not in (None, "0")
-            )
+                [*args, *extra], timeout, host, python, env, rest or given not in (None, "0"),
+                nice,
+            )  # fmt: skip
         except RuntimeError as exc:  # another process took the free port first: pick again
             if not (pick_port and REST_BIND_FAILED in str(exc)) or attempt == 2:
                 raise
@@ -238,6 +242,7 @@ def _start(
     python: str | None,
     env: Mapping[str, str] | None,
     rest: bool,
+    nice: int,
 ) -> ModelServer:
     """Spawn one server process and wait until it is ready."""
     environment = {**os.environ, **(env or {})}
@@ -246,8 +251,9 @@ def _start(
     )
     fd, log_name = tempfile.mkstemp(prefix="model-server-", suffix=".log")
     with os.fdopen(fd, "w") as log_file:
+        command = server_command(args, host, python)
         process = subprocess.Popen(
-            server_command(args, host, python),
+            ["nice", "-n", str(nice), *command] if nice else command,
             stdout=subprocess.PIPE,
             stderr=log_file,
             stdin=subprocess.DEVNULL,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 
-from adapter.modelserver.testing import ModelServer
+from adapter.modelserver.testing import start_model_server
 from bench import loadclient
 from tests.contract import check
 from tests.e2e.backends import SAMPLES
@@ -24,13 +25,22 @@ PATH = "/v1/models/digits/detect"
 
 
 @pytest.fixture(scope="module")
-def one_worker(
-    model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The adapter under gunicorn: one worker, the default 4 threads at work."""
+def one_worker(demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The adapter under gunicorn: one worker, the default 4 threads at work.
+
+    Its model server stands in for TF Serving, which a deployment gives CPUs
+    of its own (``deploy/``); here it would share this machine's few evenly
+    with the adapter and the clients, and the refusals' latency measured
+    would be the scheduler's turns between them and the model's arithmetic.
+    So it runs at a lower priority: the model still answers as fast as the
+    CPUs left allow, and what is measured is the adapter.
+    """
     env = {"ADAPTER_DEADLINE_MS": str(DEADLINE_MS), "ADAPTER_LOG_LEVEL": "WARNING"}
     log = tmp_path_factory.mktemp("admission") / "gunicorn.log"
-    with adapter_under_gunicorn(model_server.target, env, log) as (url, _):
+    with (
+        start_model_server(["--models_dir", str(demo_models_dir)], nice=10) as server,
+        adapter_under_gunicorn(server.target, env, log) as (url, _),
+    ):
         yield url
 
 

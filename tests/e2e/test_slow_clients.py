@@ -102,8 +102,8 @@ def test_eight_slow_uploads_and_slow_heads_do_not_keep_others_waiting(url: str) 
     before = _refused(url, "read_timeout")
     uploads = [_connect(url) for _ in range(8)]
     heads = [_connect(url) for _ in range(8)]
-    for sock in uploads:
-        sock.sendall(_head(len(DIGITS)))
+    for number, sock in enumerate(uploads):
+        sock.sendall(_head(len(DIGITS), f"X-Request-ID: slow-{number}"))
     for sock in heads:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
     stop_trickling = threading.Event()
@@ -124,13 +124,19 @@ def test_eight_slow_uploads_and_slow_heads_do_not_keep_others_waiting(url: str) 
         health = requests.get(f"{url}/healthz", timeout=5)
         assert health.status_code == 200
         # The slow ones time out with a 408 problem, past the read timeout.
-        for sock in uploads + heads:
+        for number, sock in enumerate(uploads + heads):
             sock.settimeout(READ_TIMEOUT_MS / 1000 + 5)
             status, headers, body = _answer(sock)
             assert status == 408
             assert headers["connection"] == "close"
             problem = json.loads(body)
             assert problem["type"].endswith("/request-timeout")
+            # It names the request as far as its head was read: path and id, or neither.
+            assert problem["request_id"] == headers["x-request-id"]
+            if number < len(uploads):
+                assert (problem["instance"], problem["request_id"]) == (PATH, f"slow-{number}")
+            else:
+                assert problem["instance"] == "*" and len(problem["request_id"]) == 32
         check("POST", PATH, status, headers, body)
     finally:
         stop_trickling.set()

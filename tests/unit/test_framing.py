@@ -95,3 +95,21 @@ def test_expect_100_continue_is_noted_and_can_be_removed_from_the_head() -> None
     old = RequestFraming(4096, 1000)
     old.advance(request.replace(b"HTTP/1.1", b"HTTP/1.0")[:-2])
     assert not old.expects_continue
+
+
+def test_the_head_names_its_target_and_request_id_for_the_workers_own_answers() -> None:
+    verdict, framing = _feed(HEAD + b"X-Request-ID:  abc-1 \r\nContent-Length: 1\r\n\r\nx")
+    assert verdict is not None and verdict > 0
+    assert framing.target == b"/v1/models/digits/detect"
+    assert framing.request_id == b"abc-1"
+    _, unnamed = _feed(b"GET /healthz?verbose=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert (unnamed.target, unnamed.request_id) == (b"/healthz?verbose=1", b"")
+    _, partial = _feed(HEAD)  # the head is not complete: nothing named yet
+    assert partial.target is None
+
+
+def test_the_request_id_field_is_the_one_the_app_reads() -> None:
+    from adapter.api.context import HEADER
+    from adapter.framing import REQUEST_ID_FIELD
+
+    assert HEADER.lower().encode() == REQUEST_ID_FIELD
