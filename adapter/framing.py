@@ -64,6 +64,14 @@ class RequestFraming:
         """Where the body starts (-1 until the head is complete)."""
         return self.head_end + 4 if self.head_end >= 0 else -1
 
+    @property
+    def known_end(self) -> int | None:
+        """The request's length once its head gave it (``Content-Length``), else None
+        (the head is not complete, or the body is chunked)."""
+        if self.head_end < 0 or self._chunked:
+            return None
+        return self.body_start + self._length
+
     def advance(self, data: bytes | bytearray) -> int | None:
         """The request's length in ``data`` once it is all there; None if more is needed.
 

@@ -61,6 +61,8 @@ from adapter.admission import QUEUE_FULL
 from adapter.framing import HAND_OFF, TOO_LARGE, RequestFraming, without_expect
 from adapter.process import ServerSettings
 
+Buffer = bytes | bytearray  # what the poller reads into (collections.abc.Buffer from 3.12)
+
 _RECV_BYTES = 256 * 1024
 # Bytes handed out per read when the caller names no size (the head parser):
 # what it does not use it gives back, so this keeps that give-back small.
@@ -70,6 +72,8 @@ _PIECE_BYTES = 64 * 1024
 # (a client sending a body over the limit reads the 413 only once it is sent).
 _LINGER_S = 5.0
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# How often the poller tells gunicorn's arbiter it is alive (its timeout is 30 s or more).
+_NOTIFY_EVERY_S = 0.5
 
 # Why the poller refused a request (the label of tfs_adapter_requests_refused_total).
 READ_TIMEOUT = "read_timeout"
@@ -79,19 +83,19 @@ BUFFER_FULL = "buffer_full"
 class PrefetchedUnreader(SocketUnreader):  # type: ignore[misc]  # gunicorn has no type hints
     """gunicorn's socket unreader, serving bytes the poller read before the socket's.
 
-    Reads are slices of the prefetched bytes (no copy of the rest per read,
-    as gunicorn's buffer would make for a large body); bytes given back with
-    :meth:`unread` come first, the socket after the prefetched bytes run out.
+    The poller's pieces are served in turn, each read a slice of them (one
+    copy, where joining them first and gunicorn's buffer would make more for
+    a large body); bytes given back with :meth:`unread` come first, the
+    socket after the pieces run out.
     """
 
-    def __init__(self, sock: socket.socket, data: bytes, *, whole: bool) -> None:
+    def __init__(self, sock: socket.socket, pieces: list[Buffer], *, whole: bool) -> None:
         super().__init__(sock)
-        self._data = memoryview(data)
-        self._position = 0
-        self.whole = whole  # the bytes hold the whole request (its framing was read)
+        self._pieces = collections.deque(memoryview(piece) for piece in pieces if len(piece))
+        self.whole = whole  # the pieces hold the whole request (its framing was read)
 
     def read(self, size: int | None = None, read_ahead: int | None = None) -> bytes:
-        if self._position >= len(self._data):
+        if not self._pieces:
             return bytes(super().read(size, read_ahead))
         if size is not None and not isinstance(size, int):
             raise TypeError("size parameter must be an int or long.")
@@ -104,27 +108,41 @@ class PrefetchedUnreader(SocketUnreader):  # type: ignore[misc]  # gunicorn has 
             self.buf.write(held[size:])
             return held[:size]
         taken = held + self._take(size - len(held))
-        if len(taken) < size and self._position >= len(self._data):
+        if len(taken) < size and not self._pieces:
             taken += bytes(super().read(size - len(taken), read_ahead))
         return taken
 
     def _take(self, size: int) -> bytes:
-        piece = bytes(self._data[self._position : self._position + size])
-        self._position += len(piece)
-        return piece
+        """Up to ``size`` bytes from the pieces, in order."""
+        taken: list[memoryview] = []
+        while size > 0 and self._pieces:
+            piece = self._pieces[0]
+            taken.append(piece[:size])
+            if len(piece) <= size:
+                self._pieces.popleft()
+            else:
+                self._pieces[0] = piece[size:]
+            size -= len(taken[-1])
+        return taken[0].tobytes() if len(taken) == 1 else b"".join(taken)
 
     def spill(self) -> None:
-        """Move what is left of the prefetched bytes (a pipelined request) to the buffer,
-        where gunicorn looks for read-ahead before putting the connection back to the poller."""
-        if self._position < len(self._data):
+        """Move what is left of the pieces (a pipelined request) to the buffer, where
+        gunicorn looks for read-ahead before putting the connection back to the poller."""
+        if self._pieces:
             self.buf.seek(0, io.SEEK_END)
-            self.buf.write(self._data[self._position :])
-            self._position = len(self._data)
+            while self._pieces:
+                self.buf.write(self._pieces.popleft())
 
 
 @dataclass(eq=False)
 class _Reading:
-    """A connection whose request the poller is reading."""
+    """A connection whose request the poller is reading.
+
+    Its bytes gather in ``data`` while the head (or a chunked body) is read.
+    Once the head gives the request's length, ``end``, they are kept as
+    ``pieces`` instead, each as received (never past ``end``): a large
+    upload is then copied once, from the kernel, before a thread reads it.
+    """
 
     conn: TConn
     framing: RequestFraming
@@ -133,6 +151,20 @@ class _Reading:
     continue_sent: bool = False
     closing_until: float | None = None  # refused: draining until then
     registered: bool = field(default=False)
+    pieces: list[Buffer] | None = None
+    end: int = 0
+    received: int = 0  # bytes in pieces
+
+    @property
+    def held(self) -> int:
+        """The bytes of the request received so far."""
+        return len(self.data) if self.pieces is None else self.received
+
+    def restart(self, data: bytearray, framing: RequestFraming) -> None:
+        """Read the connection's next request, which starts with ``data``."""
+        self.data, self.framing, self.pieces = data, framing, None
+        self.started = time.monotonic()
+        self.continue_sent = False
 
 
 class _Canned:
@@ -208,6 +240,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self._count_lock = threading.Lock()
         self._handling = threading.local()  # the connection a pool thread is handling
         self._answers: _Answers | None = None
+        self._notified = 0.0  # when the arbiter last heard from this worker
+        self._reading_shown = -1  # the requests_reading gauge's value
         self._refused: collections.Counter[str] = collections.Counter()  # since last counted
         self._chunk = bytearray(_RECV_BYTES)  # what each read lands in first
         self._chunk_view = memoryview(self._chunk)
@@ -245,8 +279,14 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             self.poller.register(conn.sock, selectors.EVENT_READ, lambda _: self._readable(reading))
 
     def _readable(self, reading: _Reading) -> None:
+        pieces = reading.pieces
+        piece = None
         try:
-            size = reading.conn.sock.recv_into(self._chunk)
+            if pieces is None:
+                size = reading.conn.sock.recv_into(self._chunk)
+            else:  # a piece of its own, never past the request's end
+                piece = reading.conn.sock.recv(min(_RECV_BYTES, reading.end - reading.received))
+                size = len(piece)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -262,9 +302,15 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         if self._buffered + size > self._settings().read_buffer_limit:
             self._refuse(reading, self._poller_answers().overloaded, BUFFER_FULL)
             return
-        reading.data += self._chunk_view[:size]
         self._buffered += size
-        self._progress(reading)
+        if pieces is None or piece is None:
+            reading.data += self._chunk_view[:size]
+            self._progress(reading)
+            return
+        pieces.append(piece)
+        reading.received += size
+        if reading.received == reading.end:
+            self._complete(reading, reading.end)
 
     def _progress(self, reading: _Reading) -> bool:
         """Hand the request to a thread if it is complete; True if it left the poller."""
@@ -278,10 +324,21 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             ):
                 reading.continue_sent = True
                 _send(reading.conn.sock, CONTINUE)
+            known_end = framing.known_end
+            if known_end is not None:  # the rest of the body as pieces
+                reading.pieces, reading.end = [reading.data], known_end
+                reading.received = len(reading.data)
+                reading.data = bytearray()
             return False
         if end == TOO_LARGE:  # answered now, without reading a byte more than needed
             self._refuse(reading, self._poller_answers().too_large, None)
             return True
+        return self._complete(reading, end)
+
+    def _complete(self, reading: _Reading, end: int) -> bool:
+        """Hand the complete request (``end``: its length, or :data:`HAND_OFF`) to a
+        thread, or refuse it if the threads have enough; True (it left the poller)."""
+        framing = reading.framing
         if framing.has_body and self._bodies >= self._settings().admissible:
             # Only requests with a body: a GET (a health check above all) is
             # quick, and a liveness probe failing under load restarts a busy pod.
@@ -290,19 +347,20 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             else:
                 self._refuse_and_go_on(reading, end)
             return True
-        data = reading.data
+        pieces: list[Buffer] = [reading.data] if reading.pieces is None else reading.pieces
         self._forget(reading)
-        if reading.continue_sent:
-            data = bytearray(without_expect(data, framing.head_end))
-        self._submit(reading.conn, bytes(data), whole=end != HAND_OFF, counted=framing.has_body)
+        if reading.continue_sent:  # the head is in the first piece
+            pieces[0] = without_expect(pieces[0], framing.head_end)
+        self._submit(reading.conn, pieces, whole=end != HAND_OFF, counted=framing.has_body)
         return True
 
     def _submit(
-        self, conn: TConn, data: bytes | None, *, whole: bool = False, counted: bool = False
-    ) -> None:
-        if data is not None:
+        self, conn: TConn, pieces: list[Buffer] | None, *, whole: bool = False,
+        counted: bool = False,
+    ) -> None:  # fmt: skip
+        if pieces is not None:
             conn.data_ready = True  # gthread's wait for a first byte: done already
-            conn.prefetched = data
+            conn.prefetched = pieces
             conn.whole = whole
         conn.counted = counted
         if counted:
@@ -328,7 +386,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 if now >= reading.closing_until:
                     self._close(reading)
                 continue
-            allowed_s = settings.read_timeout_s + len(reading.data) / settings.read_min_rate
+            allowed_s = settings.read_timeout_s + reading.held / settings.read_min_rate
             if now - reading.started > allowed_s:
                 self._refuse(reading, self._poller_answers().timed_out, READ_TIMEOUT)
         self._count()
@@ -340,8 +398,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             self._refused[reason] += 1
         sock = reading.conn.sock
         sent = _send(sock, answer.render(reading.framing))
-        self._buffered -= len(reading.data)
-        reading.data = bytearray()
+        self._buffered -= reading.held
+        reading.data, reading.pieces = bytearray(), None
         try:
             if sent:
                 sock.shutdown(socket.SHUT_WR)
@@ -365,12 +423,10 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         if not _send(reading.conn.sock, answer.render(reading.framing)):
             self._close(reading)
             return
-        rest = reading.data[end:]
-        self._buffered -= end
-        reading.data = bytearray(rest)
-        reading.framing = RequestFraming(self._max_head, self._settings().max_body_bytes)
-        reading.started = time.monotonic()
-        reading.continue_sent = False
+        # Pieces never go past the request's end; bytes after it are the next request's.
+        rest = reading.data[end:] if reading.pieces is None else bytearray()
+        self._buffered -= reading.held - len(rest)
+        reading.restart(rest, RequestFraming(self._max_head, self._settings().max_body_bytes))
         self._reading[reading.conn] = reading
         if not self._progress(reading) and not reading.registered:
             reading.registered = True
@@ -383,10 +439,22 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         request, so that a flood of refusals costs no lock and no write each."""
         from adapter import metrics
 
-        for reason, refused in self._refused.items():
-            metrics.request_refused(reason, refused)
-        self._refused.clear()
-        metrics.READING.set(sum(r.closing_until is None for r in self._reading.values()))
+        if self._refused:
+            for reason, refused in self._refused.items():
+                metrics.request_refused(reason, refused)
+            self._refused.clear()
+        reading = sum(r.closing_until is None for r in self._reading.values())
+        if reading != self._reading_shown:
+            metrics.READING.set(reading)
+            self._reading_shown = reading
+
+    def notify(self) -> None:
+        """Tell the arbiter this worker is alive: at most every 0.5 s, where gthread's loop
+        calls it on every turn (a file's times set each time: once per piece of an upload)."""
+        now = time.monotonic()
+        if now - self._notified >= _NOTIFY_EVERY_S:
+            self._notified = now
+            super().notify()
 
     def _forget(self, reading: _Reading) -> None:
         """Take the connection off the poller; its buffer is no longer counted."""
@@ -395,8 +463,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             reading.registered = False
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self.poller.unregister(reading.conn.sock)
-        self._buffered -= len(reading.data)
-        reading.data = bytearray()
+        self._buffered -= reading.held
+        reading.data, reading.pieces = bytearray(), None
 
     def _close(self, reading: _Reading) -> None:
         self._forget(reading)
@@ -440,12 +508,12 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
     def handle(self, conn: TConn) -> Any:
         """gthread's request handling, reading from the bytes the poller read first."""
-        data = getattr(conn, "prefetched", None)
-        if data is not None:
+        pieces = getattr(conn, "prefetched", None)
+        if pieces is not None:
             conn.prefetched = None
             conn.sock.setblocking(True)
             conn.init()
-            conn.parser.unreader = PrefetchedUnreader(conn.sock, data, whole=conn.whole)
+            conn.parser.unreader = PrefetchedUnreader(conn.sock, pieces, whole=conn.whole)
         self._handling.conn = conn
         try:
             result = super().handle(conn)
