@@ -59,7 +59,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-
 
 from adapter.admission import QUEUE_FULL
 from adapter.framing import HAND_OFF, TOO_LARGE, RequestFraming, without_expect
-from adapter.process import ServerSettings
+from adapter.process import ServerSettings, keep_freed_memory
 
 Buffer = bytes | bytearray  # what the poller reads into (collections.abc.Buffer from 3.12)
 
@@ -254,6 +254,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         from adapter.config import load_server_settings
 
         self.server_settings = load_server_settings()
+        keep_freed_memory(self.server_settings.max_body_bytes)
         self._answers = _Answers()
         super().init_process()  # runs the worker
 

@@ -203,3 +203,15 @@ def test_gunicorn_checks_the_deploy_config(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_freed_memory_is_kept_for_reuse_on_glibc_up_to_its_ceiling() -> None:
+    import platform
+
+    from adapter.process import keep_freed_memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    # glibc refuses a threshold over 32 MiB; the function caps it instead.
+    assert keep_freed_memory(20 * 1024 * 1024)
+    assert keep_freed_memory(1 << 40)
