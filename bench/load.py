@@ -321,7 +321,8 @@ def main() -> int:
     )
     seconds = 3.0 if options.quick else 10.0
     options.out.mkdir(parents=True, exist_ok=True)
-    log = options.out / "load-gunicorn.log"
+    log = Path(__file__).parent / ".work" / "load-gunicorn.log"  # not a result: kept out of git
+    log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
     result = run(seconds, options.runs, log)
     meta = {
