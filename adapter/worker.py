@@ -243,8 +243,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self._notified = 0.0  # when the arbiter last heard from this worker
         self._reading_shown = -1  # the requests_reading gauge's value
         self._refused: collections.Counter[str] = collections.Counter()  # since last counted
-        self._chunk = bytearray(_RECV_BYTES)  # what each read lands in first
-        self._chunk_view = memoryview(self._chunk)
+        self._chunk = memoryview(bytearray(_RECV_BYTES))  # where a head's reads land first
         cfg = self.cfg
         self._max_head = (
             cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
@@ -255,7 +254,6 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
         self.server_settings = load_server_settings()
         keep_freed_memory(self.server_settings.max_body_bytes)
-        self._answers = _Answers()
         super().init_process()  # runs the worker
 
     # The poller's side -----------------------------------------------------------
@@ -281,7 +279,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
     def _readable(self, reading: _Reading) -> None:
         pieces = reading.pieces
-        piece = None
+        piece = b""
         try:
             if pieces is None:
                 size = reading.conn.sock.recv_into(self._chunk)
@@ -304,8 +302,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             self._refuse(reading, self._poller_answers().overloaded, BUFFER_FULL)
             return
         self._buffered += size
-        if pieces is None or piece is None:
-            reading.data += self._chunk_view[:size]
+        if pieces is None:
+            reading.data += self._chunk[:size]
             self._progress(reading)
             return
         pieces.append(piece)
@@ -473,7 +471,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         reading.conn.close()
 
     def _poller_answers(self) -> _Answers:
-        if self._answers is None:  # init_process makes them; direct use in tests
+        if self._answers is None:  # on first use: in the worker, after the fork
             self._answers = _Answers()
         return self._answers
 
