@@ -14,7 +14,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 
 RUST_SOURCES := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml rust_ext/Cargo.lock
 
-.PHONY: help system-packages image-packages setup native models run test image-test soak lint protos bench fuzz clean
+.PHONY: help system-packages image-packages browser-packages setup native models run test image-test soak lint protos bench fuzz clean
 
 help:
 	@echo "make run    set up and start the adapter on :$(PORT) with the local model server"
@@ -31,11 +31,17 @@ SYSTEM_PACKAGES := cmake nasm
 # The image test builds and runs the container: podman with runc (crun cannot
 # run on hybrid cgroups), and debootstrap for a base made from Debian's packages.
 IMAGE_PACKAGES := podman runc debootstrap
+# The demo page's tests drive headless Chromium with its WebDriver.
+BROWSER_PACKAGES := chromium chromium-driver
+BROWSER_COMMANDS := chromium chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# $(call apt-install,commands): install the Debian packages (named as their commands) missing.
+# $(call apt-install,commands[,packages]): install the Debian packages missing
+# (named as their commands unless the packages, in the same order, are given).
 define apt-install
-	@missing=$$(for p in $(1); do command -v $$p >/dev/null || echo $$p; done); \
+	@packages=($(or $(2),$(1))); commands=($(1)); \
+	missing=$$(for i in "$${!commands[@]}"; do \
+		command -v "$${commands[$$i]}" >/dev/null || echo "$${packages[$$i]}"; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
@@ -48,6 +54,9 @@ system-packages:
 
 image-packages:
 	$(call apt-install,$(IMAGE_PACKAGES))
+
+browser-packages:
+	$(call apt-install,$(BROWSER_COMMANDS),$(BROWSER_PACKAGES))
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +81,7 @@ run: models
 
 # The Rust crate's unit and property tests (against libjpeg-turbo; damaged
 # inputs never panic), then the Python suite.
-test: models image-packages
+test: models image-packages browser-packages
 	cd rust_ext && PYO3_PYTHON=$(abspath $(PY)) cargo test --release --quiet
 	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest
 
@@ -95,7 +104,7 @@ bench: models
 	$(PY) bench/load.py
 
 # Build the runtime image on a debootstrap base and run it read-only (tests/image).
-image-test: models image-packages
+image-test: models image-packages browser-packages
 	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest tests/image -s
 
 # The soak test at full length (10 minutes); the default run has a 60 s one.

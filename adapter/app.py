@@ -10,7 +10,7 @@ from flask import Flask, Request, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from adapter import tracing
-from adapter.api import auth, context, docs, health, inference, models, problems
+from adapter.api import auth, context, cors, demo, docs, health, inference, models, problems
 from adapter.api import metrics as metrics_api
 from adapter.config import Settings, load_settings
 from adapter.service import Service
@@ -65,9 +65,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["service"] = Service(settings)
     metrics_api.install(app, settings.models)  # first: counts and times what the others do
     context.install(app)  # X-Request-ID on every response and log line
+    cors.install(app, settings.cors_origins, settings.cors_max_age_s)
     auth.install(app, settings.api_keys)
     for blueprint in (health.bp, metrics_api.bp, docs.bp, models.bp, inference.bp):
         app.register_blueprint(blueprint)
+    if settings.demo_page:
+        app.register_blueprint(demo.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _error)
     return app

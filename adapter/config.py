@@ -10,6 +10,7 @@ on its dataclass field (the image limits' in the Rust core, through
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,11 @@ class Settings:
     admission_wait_s: float = 0.5
     backend_policy: BackendPolicy = field(default_factory=BackendPolicy)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no key needed
+    # Browsers on these origins may call the API (adapter.api.cors): () is
+    # off, ("*",) any origin (only without API keys).
+    cors_origins: tuple[str, ...] = ()
+    cors_max_age_s: int = 600  # how long a browser may reuse a preflight's answer
+    demo_page: bool = True  # the demo page at / and /demo (adapter.api.demo)
     # OpenTelemetry (adapter.tracing): the exporters, () when traces are off.
     trace_exporters: tuple[str, ...] = ()
     otlp_protocol: str = "grpc"
@@ -201,12 +207,54 @@ def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
+# An origin as browsers send it: scheme, host and an optional port; no path.
+_ORIGIN = re.compile(
+    r"[a-z][a-z0-9+.-]*://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in _TRUE
+
+
+def _cors_origins(env: Mapping[str, str], api_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """``ADAPTER_CORS_ORIGINS``: exact origins, comma-separated, or ``*`` (any, keys off).
+
+    Matched exactly, never as patterns: ``https://app.example.com`` does not
+    let ``https://app.example.com.evil.test`` in.
+    """
+    name = "ADAPTER_CORS_ORIGINS"
+    origins = [origin.strip().lower() for origin in (env.get(name) or "").split(",")]
+    origins = [origin for origin in origins if origin]
+    if origins == ["*"]:
+        if api_keys:
+            raise ConfigError(
+                f"{name}=* lets any web page call the API with a key its visitor holds; "
+                "with API keys on, list the origins allowed"
+            )
+        return ("*",)
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"{name}: {origin!r} is not an origin (scheme://host[:port], no path, "
+                "e.g. https://app.example.com), nor * on its own"
+            )
+    return tuple(dict.fromkeys(origins))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``ADAPTER_*`` variables and the registry they point at (defaults: the demo)."""
     env = os.environ if environ is None else environ
     registry_path = Path(env.get("ADAPTER_MODELS") or DEMO_REGISTRY)
     deadline_s = _env_ms(env, "ADAPTER_DEADLINE_MS", _APP.deadline_s, 1)
     threads = _env_int(env, "ADAPTER_THREADS", _APP.max_in_flight, 1)
+    api_keys = _api_keys(env)
     defaults = {
         "grpc": _target(env, "ADAPTER_TFS_TARGET", DEFAULT_TFS_TARGET),
         "rest": _target(env, "ADAPTER_TFS_REST_TARGET", DEFAULT_TFS_REST_TARGET, rest=True),
@@ -232,7 +280,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admission_queue=_env_int(env, "ADAPTER_ADMISSION_QUEUE", threads, 0),
         admission_wait_s=_env_ms(env, "ADAPTER_ADMISSION_WAIT_MS", deadline_s / 10, 0),
         backend_policy=_backend_policy(env),
-        api_keys=_api_keys(env),
+        api_keys=api_keys,
+        cors_origins=_cors_origins(env, api_keys),
+        cors_max_age_s=_env_int(env, "ADAPTER_CORS_MAX_AGE_S", _APP.cors_max_age_s, 0),
+        demo_page=_env_bool(env, "ADAPTER_DEMO_PAGE", _APP.demo_page),
         trace_exporters=_trace_exporters(env),
         otlp_protocol=_otlp_protocol(env),
         log_level=_log_level(env),

@@ -1,7 +1,9 @@
 """Optional API keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 
 Off when no key is configured (``ADAPTER_API_KEYS``, ``ADAPTER_API_KEYS_FILE``).
-When on, every route but health, metrics and the docs needs a key; the check runs
+When on, every route but health, metrics, the docs and the demo page needs a
+key (the page asks its user for one), and so does every method but a CORS
+preflight's ``OPTIONS``, which runs no view (see :mod:`adapter.api.cors`); the check runs
 before the body is read, takes the same time whichever key (if any) matches,
 and neither the key nor the ``Authorization`` header is ever logged or echoed.
 """
@@ -19,9 +21,11 @@ from adapter.api import problems
 log = logging.getLogger(__name__)
 
 # Routes that stay open with keys on: probes, Prometheus' scrape (inside the
-# cluster, like the probes) and the API's own documentation.
-OPEN_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/docs"})
-OPEN_ROUTE_PREFIX = "/docs/"
+# cluster, like the probes), the API's own documentation and the demo page.
+OPEN_ROUTES = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/docs", "/", "/demo"}
+)
+OPEN_ROUTE_PREFIXES = ("/docs/", "/demo/")
 HOW_TO_SEND = "Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
 
 
@@ -33,7 +37,7 @@ def install(app: Flask, keys: tuple[str, ...]) -> None:
 
     @app.before_request
     def _require_key() -> None:
-        if _is_open():
+        if request.method == "OPTIONS" or _is_open():  # a preflight carries no key
             return
         presented = _presented_key()
         if presented is None:
@@ -53,7 +57,7 @@ def _is_open() -> bool:
     """
     rule = request.url_rule
     route = rule.rule if rule is not None else request.path
-    return route in OPEN_ROUTES or route.startswith(OPEN_ROUTE_PREFIX)
+    return route in OPEN_ROUTES or route.startswith(OPEN_ROUTE_PREFIXES)
 
 
 def _presented_key() -> bytes | None:
