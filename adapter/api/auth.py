@@ -22,9 +22,7 @@ log = logging.getLogger(__name__)
 
 # Routes that stay open with keys on: probes, Prometheus' scrape (inside the
 # cluster, like the probes), the API's own documentation and the demo page.
-OPEN_ROUTES = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/docs", "/", "/demo"}
-)
+OPEN_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/docs", "/", "/demo"})
 OPEN_ROUTE_PREFIXES = ("/docs/", "/demo/")
 HOW_TO_SEND = "Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
 

@@ -34,6 +34,7 @@ def install(app: Flask, origins: tuple[str, ...], max_age_s: int) -> None:
     CORS(
         app,
         origins="*" if origins == ("*",) else list(origins),
+        always_send=False,  # only an allowed Origin gets CORS headers; none without one
         send_wildcard=origins == ("*",),
         methods=list(METHODS),
         allow_headers=list(ALLOW_HEADERS),

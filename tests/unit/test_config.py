@@ -189,3 +189,55 @@ def test_the_retry_budget_is_a_percentage_of_calls() -> None:
     assert load_settings({}).backend_policy.retry_budget_ratio == 0.1
     given = load_settings({"ADAPTER_RETRY_BUDGET_PERCENT": "25"})
     assert given.backend_policy.retry_budget_ratio == 0.25
+
+
+def test_cors_is_off_and_the_demo_page_on_by_default() -> None:
+    settings = load_settings({})
+    assert settings.cors_origins == ()
+    assert settings.demo_page is True
+
+
+def test_cors_origins_are_exact_lowercased_and_deduplicated() -> None:
+    env = {
+        "ADAPTER_CORS_ORIGINS": "https://App.example.com, http://localhost:5173,"
+        "https://app.example.com,capacitor://localhost,http://[::1]:8080",
+        "ADAPTER_CORS_MAX_AGE_S": "120",
+        "ADAPTER_DEMO_PAGE": "false",
+    }
+    settings = load_settings(env)
+    assert settings.cors_origins == (
+        "https://app.example.com",
+        "http://localhost:5173",
+        "capacitor://localhost",
+        "http://[::1]:8080",
+    )
+    assert settings.cors_max_age_s == 120
+    assert settings.demo_page is False
+    assert load_settings({"ADAPTER_CORS_ORIGINS": " * "}).cors_origins == ("*",)
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "https://app.example.com/",  # a path
+        "https://app.example.com/app",
+        "app.example.com",  # no scheme
+        "https://*.example.com",  # a pattern: never one here
+        "https://app.example.com, *",
+        "null",
+    ],
+)
+def test_what_is_not_an_origin_stops_the_start(origins: str) -> None:
+    with pytest.raises(ConfigError, match=r"ADAPTER_CORS_ORIGINS: .* is not an origin"):
+        load_settings({"ADAPTER_CORS_ORIGINS": origins})
+
+
+def test_any_origin_is_refused_with_api_keys_on() -> None:
+    env = {"ADAPTER_CORS_ORIGINS": "*", "ADAPTER_API_KEYS": "k3y-0ne-3a7f9c1d2e4b6a80"}
+    with pytest.raises(ConfigError, match=r"ADAPTER_CORS_ORIGINS=\* .* list the origins"):
+        load_settings(env)
+
+
+def test_the_demo_page_switch_is_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="ADAPTER_DEMO_PAGE must be true or false"):
+        load_settings({"ADAPTER_DEMO_PAGE": "maybe"})

@@ -298,8 +298,8 @@ function wire() {
   }
   $("sample").addEventListener("click", async () => {
     const response = await fetch("/demo/digits.jpg");
-    const blob = await response.blob();
-    useImage(new File([blob], "digits.jpg", { type: blob.type }));
+    const type = response.headers.get("Content-Type") || "image/jpeg";
+    useImage(new File([await response.arrayBuffer()], "digits.jpg", { type }));
   });
   if (matchMedia("(pointer: coarse)").matches) $("take").hidden = false;
 
