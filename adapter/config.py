@@ -212,6 +212,7 @@ _ORIGIN = re.compile(
     r"[a-z][a-z0-9+.-]*://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
 )
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_CORS_ENV = "ADAPTER_CORS_ORIGINS"
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -223,29 +224,33 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw in _TRUE
 
 
-def _cors_origins(env: Mapping[str, str], api_keys: tuple[str, ...]) -> tuple[str, ...]:
-    """``ADAPTER_CORS_ORIGINS``: exact origins, comma-separated, or ``*`` (any, keys off).
+def _cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``ADAPTER_CORS_ORIGINS``: exact origins, comma-separated, or ``*`` (any origin).
 
     Matched exactly, never as patterns: ``https://app.example.com`` does not
     let ``https://app.example.com.evil.test`` in.
     """
-    name = "ADAPTER_CORS_ORIGINS"
-    origins = [origin.strip().lower() for origin in (env.get(name) or "").split(",")]
+    origins = [origin.strip().lower() for origin in (env.get(_CORS_ENV) or "").split(",")]
     origins = [origin for origin in origins if origin]
     if origins == ["*"]:
-        if api_keys:
-            raise ConfigError(
-                f"{name}=* lets any web page call the API with a key its visitor holds; "
-                "with API keys on, list the origins allowed"
-            )
         return ("*",)
     for origin in origins:
         if not _ORIGIN.fullmatch(origin):
             raise ConfigError(
-                f"{name}: {origin!r} is not an origin (scheme://host[:port], no path, "
+                f"{_CORS_ENV}: {origin!r} is not an origin (scheme://host[:port], no path, "
                 "e.g. https://app.example.com), nor * on its own"
             )
     return tuple(dict.fromkeys(origins))
+
+
+def _cors_with_keys(env: Mapping[str, str], api_keys: tuple[str, ...]) -> tuple[str, ...]:
+    origins = _cors_origins(env)
+    if origins == ("*",) and api_keys:
+        raise ConfigError(
+            f"{_CORS_ENV}=* lets any web page call the API with a key its visitor holds; "
+            "with API keys on, list the origins allowed"
+        )
+    return origins
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -281,7 +286,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admission_wait_s=_env_ms(env, "ADAPTER_ADMISSION_WAIT_MS", deadline_s / 10, 0),
         backend_policy=_backend_policy(env),
         api_keys=api_keys,
-        cors_origins=_cors_origins(env, api_keys),
+        cors_origins=_cors_with_keys(env, api_keys),
         cors_max_age_s=_env_int(env, "ADAPTER_CORS_MAX_AGE_S", _APP.cors_max_age_s, 0),
         demo_page=_env_bool(env, "ADAPTER_DEMO_PAGE", _APP.demo_page),
         trace_exporters=_trace_exporters(env),
@@ -360,6 +365,7 @@ def load_server_settings(
         max_requests_jitter=jitter if max_requests else 0,
         log_format=_log_format(env),
         metrics_dir=env.get(METRICS_DIR_ENV) or None,
+        cors_origins=_cors_origins(env),
     )
 
 

@@ -27,6 +27,7 @@ _MAX_CHUNK_LINE = 8192
 # The field naming the request's id (adapter.api.context.HEADER), noted for
 # the answers the worker gives itself.
 REQUEST_ID_FIELD = b"x-request-id"
+ORIGIN_FIELD = b"origin"  # a browser's page's origin, for CORS
 
 
 class RequestFraming:
@@ -39,7 +40,8 @@ class RequestFraming:
     Once the head is read, ``expects_continue`` says whether the client waits
     for ``100 Continue`` before sending its body, and ``target`` and
     ``request_id`` hold the request line's target and the ``X-Request-ID``
-    field's value (empty if none), for an answer the worker gives itself.
+    field's value (empty if none), and ``origin`` the ``Origin`` field's
+    (empty if none), for an answer the worker gives itself.
     """
 
     def __init__(self, max_head: int, max_body: int) -> None:
@@ -48,6 +50,7 @@ class RequestFraming:
         self.expects_continue = False
         self.target: bytes | None = None
         self.request_id = b""
+        self.origin = b""
         self._searched = 0  # where the search for the head's end resumes
         self._length = 0  # Content-Length, when not chunked
         self._chunked = False
@@ -118,6 +121,8 @@ class RequestFraming:
                 self.expects_continue = lines[0].endswith(b"HTTP/1.1")
             elif name == REQUEST_ID_FIELD:
                 self.request_id = value
+            elif name == ORIGIN_FIELD:
+                self.origin = value
         if codings:
             if lengths or codings[-1] != b"chunked":
                 return False  # smuggling-shaped, or a coding gunicorn refuses

@@ -96,7 +96,8 @@ def adapter_command(port: int, workers: int) -> list[str]:
 def _print_banner(port: int) -> None:
     base = f"http://localhost:{port}"
     print(
-        f"\nThe adapter is ready at {base}\n"
+        f"\nTry it in a browser: {base}/\n"
+        f"The API is ready at {base} (docs: {base}/docs)\n"
         f"  models:   curl {base}/v1/models\n"
         f"  detect:   curl -F image=@{SAMPLES}/digits.jpg {base}/v1/models/digits/detect\n"
         f"  classify: curl -F image=@{SAMPLES}/seven.png {base}/v1/models/digit-classes/classify\n"

@@ -50,6 +50,9 @@ class ServerSettings:
     max_requests: int = 2000
     max_requests_jitter: int = 200
     log_format: str = "json"
+    # ADAPTER_CORS_ORIGINS, for the answers the worker gives itself (a 503 when
+    # full, a 408, a 413): a page on an allowed origin reads them too.
+    cors_origins: tuple[str, ...] = ()
     metrics_dir: str | None = None
 
     @property

@@ -167,15 +167,38 @@ class _Reading:
         self.continue_sent = False
 
 
+class _Cors:
+    """The CORS fields of the worker's own answers (as :mod:`adapter.api.cors` gives the
+    app's): a page on an allowed origin reads a 503's ``Retry-After`` too."""
+
+    def __init__(self, origins: tuple[str, ...]) -> None:
+        from adapter.api.cors import EXPOSE_HEADERS
+
+        self._on = bool(origins)
+        self._any = origins == ("*",)
+        self._allowed = {origin.encode("latin-1"): origin.encode("latin-1") for origin in origins}
+        exposed = ", ".join(EXPOSE_HEADERS).encode("latin-1")
+        self._rest = b"\r\nAccess-Control-Expose-Headers: " + exposed + b"\r\nVary: Origin\r\n"
+
+    def fields(self, origin: bytes) -> bytes:
+        """The fields for a request from ``origin`` (empty: none given)."""
+        if not self._on:
+            return b""
+        allowed = b"*" if self._any and origin else self._allowed.get(origin.lower())
+        if allowed is None:
+            return b"Vary: Origin\r\n"
+        return b"Access-Control-Allow-Origin: " + allowed + self._rest
+
+
 class _Canned:
     """A problem answer the poller gives itself, rendered once.
 
-    Only the request's path (the problem's ``instance``) and id vary, so a
-    refusal under a flood costs a few byte joins, not a JSON document and
-    a head built field by field.
+    Only the request's path (the problem's ``instance``), its id and its
+    CORS fields vary, so a refusal under a flood costs a few byte joins, not
+    a JSON document and a head built field by field.
     """
 
-    def __init__(self, problem: Any, *, close: bool = True) -> None:
+    def __init__(self, problem: Any, cors: _Cors, *, close: bool = True) -> None:
         from adapter.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 
         document = json.dumps(
@@ -195,7 +218,9 @@ class _Canned:
         }
         status = f"HTTP/1.1 {problem.status} {HTTPStatus(problem.status).phrase}\r\n"
         lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
-        self._head_start = (status + lines + "X-Request-ID: ").encode("latin-1")
+        self._status = status.encode("latin-1")
+        self._fields = (lines + "X-Request-ID: ").encode("latin-1")
+        self._cors = cors
 
     def render(self, framing: RequestFraming) -> bytes:
         """The whole answer to the request whose head ``framing`` has read (if it has):
@@ -210,22 +235,32 @@ class _Canned:
         )
         length = str(len(body)).encode()
         return b"".join(
-            (self._head_start, request_id, b"\r\nContent-Length: ", length, b"\r\n\r\n", body)
+            (
+                self._status,
+                self._cors.fields(framing.origin),
+                self._fields,
+                request_id,
+                b"\r\nContent-Length: ",
+                length,
+                b"\r\n\r\n",
+                body,
+            )
         )
 
 
 class _Answers:
     """The poller's own answers (made after the fork: the app's modules load there)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cors_origins: tuple[str, ...]) -> None:
         from adapter.api import problems
         from adapter.exceptions import Overloaded
 
+        cors = _Cors(cors_origins)
         overloaded = problems.from_exception(Overloaded.at_capacity())
-        self.timed_out = _Canned(problems.RequestTimeout())
-        self.too_large = _Canned(problems.PayloadTooLarge.over_limit())
-        self.overloaded = _Canned(overloaded)
-        self.overloaded_kept_alive = _Canned(overloaded, close=False)
+        self.timed_out = _Canned(problems.RequestTimeout(), cors)
+        self.too_large = _Canned(problems.PayloadTooLarge.over_limit(), cors)
+        self.overloaded = _Canned(overloaded, cors)
+        self.overloaded_kept_alive = _Canned(overloaded, cors, close=False)
 
 
 class BufferingWorker(ThreadWorker):  # type: ignore[misc]
@@ -472,7 +507,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
     def _poller_answers(self) -> _Answers:
         if self._answers is None:  # on first use: in the worker, after the fork
-            self._answers = _Answers()
+            self._answers = _Answers(self._settings().cors_origins)
         return self._answers
 
     def _settings(self) -> ServerSettings:

@@ -36,6 +36,7 @@ def test_run_local_serves_and_stops_cleanly_on_ctrl_c(demo_models_dir: Path) -> 
         if runner.poll() is None:
             runner.kill()
     assert runner.returncode == 0
-    assert f"http://localhost:{port}" in output
+    # The first thing said once it is ready (among the access log's lines): the demo page.
+    assert f"\n\nTry it in a browser: http://localhost:{port}/\nThe API is ready at" in output
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"left running: {alive}"

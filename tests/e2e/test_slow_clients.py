@@ -22,6 +22,7 @@ PATH = "/v1/models/digits/detect"
 READ_TIMEOUT_MS = 3000
 MAX_UPLOAD = 400_000
 READ_BUFFER = 600_000
+SITE = "https://app.example.com"  # the one origin whose pages may call it (CORS)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,7 @@ def url(model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory) -> 
         "ADAPTER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "ADAPTER_READ_BUFFER_BYTES": str(READ_BUFFER),
         "ADAPTER_LOG_LEVEL": "WARNING",
+        "ADAPTER_CORS_ORIGINS": SITE,
     }
     log = tmp_path_factory.mktemp("slow-clients") / "gunicorn.log"
     with adapter_under_gunicorn(model_server.target, env, log) as (base, _):
@@ -103,7 +105,8 @@ def test_eight_slow_uploads_and_slow_heads_do_not_keep_others_waiting(url: str) 
     uploads = [_connect(url) for _ in range(8)]
     heads = [_connect(url) for _ in range(8)]
     for number, sock in enumerate(uploads):
-        sock.sendall(_head(len(DIGITS), f"X-Request-ID: slow-{number}"))
+        origin = "https://elsewhere.example.com" if number % 2 else SITE
+        sock.sendall(_head(len(DIGITS), f"X-Request-ID: slow-{number}", f"Origin: {origin}"))
     for sock in heads:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
     stop_trickling = threading.Event()
@@ -133,8 +136,12 @@ def test_eight_slow_uploads_and_slow_heads_do_not_keep_others_waiting(url: str) 
             assert problem["type"].endswith("/request-timeout")
             # It names the request as far as its head was read: path and id, or neither.
             assert problem["request_id"] == headers["x-request-id"]
+            assert "origin" in headers["vary"].lower()
             if number < len(uploads):
                 assert (problem["instance"], problem["request_id"]) == (PATH, f"slow-{number}")
+                # Readable by a page on the allowed origin only.
+                allowed = headers.get("access-control-allow-origin")
+                assert allowed == (None if number % 2 else SITE)
             else:
                 assert problem["instance"] == "*" and len(problem["request_id"]) == 32
         check("POST", PATH, status, headers, body)
@@ -188,10 +195,15 @@ def test_past_the_read_buffer_a_new_upload_is_refused_with_a_503_it_can_read(url
         with _connect(url) as sock:
             # Answered and closed mid-send, maybe: the answer is still readable.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                sock.sendall(_head(MAX_UPLOAD - 1) + b"\0" * (MAX_UPLOAD - 1))
+                origin = f"Origin: {SITE.upper()}"  # origins are matched without case
+                sock.sendall(_head(MAX_UPLOAD - 1, origin) + b"\0" * (MAX_UPLOAD - 1))
             status, headers, body = _answer(sock)
         assert status == 503
         assert headers["retry-after"] == "1"
+        # A page on the allowed origin reads it, Retry-After included.
+        assert headers["access-control-allow-origin"] == SITE
+        exposed = headers["access-control-expose-headers"].split(", ")
+        assert "Retry-After" in exposed and "X-Request-ID" in exposed
         assert json.loads(body)["type"].endswith("/overloaded")
         check("POST", PATH, status, headers, body)
     finally:

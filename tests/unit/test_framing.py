@@ -98,12 +98,15 @@ def test_expect_100_continue_is_noted_and_can_be_removed_from_the_head() -> None
 
 
 def test_the_head_names_its_target_and_request_id_for_the_workers_own_answers() -> None:
-    verdict, framing = _feed(HEAD + b"X-Request-ID:  abc-1 \r\nContent-Length: 1\r\n\r\nx")
+    verdict, framing = _feed(
+        HEAD + b"X-Request-ID:  abc-1 \r\nOrigin: https://a.test\r\nContent-Length: 1\r\n\r\nx"
+    )
     assert verdict is not None and verdict > 0
     assert framing.target == b"/v1/models/digits/detect"
     assert framing.request_id == b"abc-1"
+    assert framing.origin == b"https://a.test"  # for the answer's CORS fields
     _, unnamed = _feed(b"GET /healthz?verbose=1 HTTP/1.1\r\nHost: a\r\n\r\n")
-    assert (unnamed.target, unnamed.request_id) == (b"/healthz?verbose=1", b"")
+    assert (unnamed.target, unnamed.request_id, unnamed.origin) == (b"/healthz?verbose=1", b"", b"")
     _, partial = _feed(HEAD)  # the head is not complete: nothing named yet
     assert partial.target is None
 
