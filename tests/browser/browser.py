@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +53,16 @@ def chromium() -> Iterator[webdriver.Chrome]:
         yield browser
     finally:
         browser.quit()
+
+
+def screenshot(browser: webdriver.Chrome, path: Path) -> None:
+    """The whole page as a PNG at ``path``, below the window's bottom edge too."""
+    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 def console_errors(browser: webdriver.Chrome) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from adapter.api.demo import SAMPLES_DIR
-from tests.browser.browser import DESKTOP, Network, console_errors
+from tests.browser.browser import DESKTOP, Network, console_errors, screenshot
 from tests.contract import contract_session
 
 DIGITS = SAMPLES_DIR / "digits.jpg"
@@ -143,7 +143,7 @@ def test_digits_get_one_box_per_digit_where_the_json_puts_it(
         "round trip (this page)",
     ]
     assert console_errors(browser) == []
-    browser.save_screenshot(str(output_dir / "demo-desktop.png"))
+    screenshot(browser, output_dir / "demo-desktop.png")
 
 
 def test_raising_min_score_redraws_with_fewer_boxes(
@@ -291,5 +291,4 @@ def test_on_a_phone_the_page_fits_offers_the_camera_and_still_places_the_boxes(
     assert phone.execute_script("return document.documentElement.scrollWidth") <= width
     image = phone.find_element(By.ID, "image").rect
     assert image["width"] <= width
-    phone.execute_script("document.getElementById('figure').scrollIntoView()")
-    phone.save_screenshot(str(output_dir / "demo-phone.png"))
+    screenshot(phone, output_dir / "demo-phone.png")

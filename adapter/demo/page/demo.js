@@ -216,15 +216,10 @@ function showClasses(result) {
     const name = document.createElement("span");
     name.className = "label";
     name.textContent = item.label;
-    const bar = document.createElement("span");
-    bar.className = "bar";
-    const fill = document.createElement("span");
-    fill.style.width = `${100 * item.probability}%`;
-    bar.append(fill);
     const value = document.createElement("span");
     value.className = "value";
     value.textContent = percent(item.probability);
-    row.append(name, bar, value);
+    row.append(name, bar(item.probability), value);
     return row;
   });
   $("classes").replaceChildren(...rows);
@@ -258,18 +253,22 @@ function showTimings(header, elapsed) {
     const ms = document.createElement("td");
     ms.textContent = step.ms.toFixed(1);
     const share = document.createElement("td");
-    const bar = document.createElement("span");
-    bar.className = "bar";
-    bar.style.display = "block";
-    const fill = document.createElement("span");
-    fill.style.width = `${Math.min(100, (100 * step.ms) / elapsed)}%`;
-    bar.append(fill);
-    share.append(bar);
+    share.append(bar(step.ms / elapsed));
     row.append(name, ms, share);
     return row;
   });
   $("timing").tBodies[0].replaceChildren(...rows);
   $("timing-details").hidden = false;
+}
+
+// A bar filled to `share` (0 to 1) of its width.
+function bar(share) {
+  const outer = document.createElement("span");
+  outer.className = "bar";
+  const fill = document.createElement("span");
+  fill.style.width = `${Math.min(100, 100 * share)}%`;
+  outer.append(fill);
+  return outer;
 }
 
 function percent(value) {
