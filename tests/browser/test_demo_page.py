@@ -8,6 +8,7 @@ openapi.yaml when each test ends (the ``network`` fixture).
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -292,3 +293,34 @@ def test_on_a_phone_the_page_fits_offers_the_camera_and_still_places_the_boxes(
     image = phone.find_element(By.ID, "image").rect
     assert image["width"] <= width
     screenshot(phone, output_dir / "demo-phone.png")
+
+
+# A file made in the page from the bytes given, then dropped on the drop zone
+# or pasted, as the browser does with a real drag or a paste.
+GIVE_AS = """
+const [how, image, name] = arguments;
+const bytes = Uint8Array.from(atob(image), (c) => c.charCodeAt(0));
+const files = new DataTransfer();
+files.items.add(new File([bytes], name, {type: "image/jpeg"}));
+const options = {bubbles: true, cancelable: true};
+if (how === "drop") {
+  const zone = document.getElementById("drop");
+  zone.dispatchEvent(new DragEvent("dragover", {...options, dataTransfer: files}));
+  zone.dispatchEvent(new DragEvent("drop", {...options, dataTransfer: files}));
+} else {
+  document.body.dispatchEvent(new ClipboardEvent("paste", {...options, clipboardData: files}));
+}
+"""
+
+
+@pytest.mark.parametrize("how", ["drop", "paste"])
+def test_an_image_can_be_dropped_or_pasted(
+    browser: webdriver.Chrome, service: str, network: Network, how: str
+) -> None:
+    open_page(browser, service)
+    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    image = base64.b64encode(DIGITS.read_bytes()).decode("ascii")
+    browser.execute_script(GIVE_AS, how, image, DIGITS.name)
+    _, expected = api(service, DETECT, DIGITS, min_score="0.50", max_results="100")
+    assert_boxes_match(browser, expected)
+    assert "over" not in browser.find_element(By.ID, "drop").get_attribute("class")
