@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import requests
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
@@ -118,8 +119,14 @@ def test_with_keys_on_the_page_asks_for_a_key_and_keeps_it_to_itself(
     open_page(browser, url)
     field = browser.find_element(By.ID, "api-key")
     assert field.is_displayed() and field.get_attribute("type") == "password"
-    assert "API key" in browser.find_element(By.ID, "status").text
-    field.send_keys(KEY)
+    needed = requests.get(url + "/v1/models", timeout=10).json()["detail"]
+    assert browser.find_element(By.ID, "status").text == needed
+    field.send_keys(KEY[:-1])  # one character short: the page says so
+    wrong = requests.get(url + "/v1/models", headers={"X-API-Key": KEY[:-1]}, timeout=10)
+    WebDriverWait(browser, WAIT_S).until(
+        lambda b: b.find_element(By.ID, "status").text == wrong.json()["detail"]
+    )
+    field.send_keys(KEY[-1])
     WebDriverWait(browser, WAIT_S).until(lambda b: b.find_element(By.ID, "model").is_enabled())
     give(browser, DIGITS)
     _, expected = api_with_key(url)
@@ -132,8 +139,6 @@ def test_with_keys_on_the_page_asks_for_a_key_and_keeps_it_to_itself(
 
 
 def api_with_key(url: str) -> tuple[int, dict[str, Any]]:
-    import requests
-
     files = {"image": (DIGITS.name, DIGITS.read_bytes())}
     params = {"min_score": "0.50", "max_results": "100"}
     response = requests.post(

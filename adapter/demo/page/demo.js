@@ -69,7 +69,7 @@ async function loadModels() {
   if (response.status === 401) {
     $("key-field").hidden = false;
     const problem = await problemOf(response);
-    setStatus(`${problem.title}: enter an API key to list the models.`);
+    setStatus(problem.detail || problem.title); // no key yet, or not a valid one
     picker.replaceChildren(new Option("Enter an API key first"));
     picker.disabled = true;
     return;
