@@ -104,7 +104,7 @@ bench: models
 	$(PY) bench/load.py
 
 # Build the runtime image on a debootstrap base and run it read-only (tests/image).
-image-test: models image-packages browser-packages
+image-test: models image-packages
 	ADAPTER_DEMO_MODELS_DIR=$(abspath $(MODELS_DIR)) $(PY) -m pytest tests/image -s
 
 # The soak test at full length (10 minutes); the default run has a 60 s one.

@@ -176,7 +176,7 @@ class _Cors:
 
         self._on = bool(origins)
         self._any = origins == ("*",)
-        self._allowed = {origin.encode("latin-1"): origin.encode("latin-1") for origin in origins}
+        self._allowed = frozenset(origin.encode("latin-1") for origin in origins)
         exposed = ", ".join(EXPOSE_HEADERS).encode("latin-1")
         self._rest = b"\r\nAccess-Control-Expose-Headers: " + exposed + b"\r\nVary: Origin\r\n"
 
@@ -184,10 +184,10 @@ class _Cors:
         """The fields for a request from ``origin`` (empty: none given)."""
         if not self._on:
             return b""
-        allowed = b"*" if self._any and origin else self._allowed.get(origin.lower())
-        if allowed is None:
+        origin = origin.lower()  # as the allowed ones are kept
+        if not origin or not (self._any or origin in self._allowed):
             return b"Vary: Origin\r\n"
-        return b"Access-Control-Allow-Origin: " + allowed + self._rest
+        return b"Access-Control-Allow-Origin: " + (b"*" if self._any else origin) + self._rest
 
 
 class _Canned:

@@ -21,6 +21,7 @@ from tests.browser.conftest import KEY, Site
 from tests.browser.test_demo_page import (
     DETECT,
     DIGITS,
+    PAGE_DEFAULTS,
     WAIT_S,
     api,
     assert_boxes_match,
@@ -140,9 +141,8 @@ def test_with_keys_on_the_page_asks_for_a_key_and_keeps_it_to_itself(
 
 def api_with_key(url: str) -> tuple[int, dict[str, Any]]:
     files = {"image": (DIGITS.name, DIGITS.read_bytes())}
-    params = {"min_score": "0.50", "max_results": "100"}
     response = requests.post(
-        url + DETECT, files=files, params=params, headers={"X-API-Key": KEY}, timeout=30
+        url + DETECT, files=files, params=PAGE_DEFAULTS, headers={"X-API-Key": KEY}, timeout=30
     )
     return response.status_code, response.json()
 

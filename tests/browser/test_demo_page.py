@@ -33,6 +33,8 @@ DETECT = "/v1/models/digits/detect"
 CLASSIFY = "/v1/models/digit-classes/classify"
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 TOLERANCE_PX = 2
+# What the page first asks a detector with: the API's defaults, as its sliders show them.
+PAGE_DEFAULTS = {"min_score": "0.50", "max_results": "100"}
 WAIT_S = 20
 
 
@@ -44,7 +46,10 @@ def api(service: str, path: str, image: Path, **params: str) -> tuple[int, dict[
     return response.status_code, response.json()
 
 
-def open_page(browser: webdriver.Chrome, service: str, path: str = "/") -> None:
+def open_page(
+    browser: webdriver.Chrome, service: str, path: str = "/", model: str | None = None
+) -> None:
+    """Open the page once it has listed the models (or asked for a key); pick ``model``."""
     browser.get(service + path)
     WebDriverWait(browser, WAIT_S).until(
         lambda b: (
@@ -52,6 +57,8 @@ def open_page(browser: webdriver.Chrome, service: str, path: str = "/") -> None:
             or b.find_element(By.ID, "key-field").is_displayed()
         )
     )
+    if model is not None:
+        Select(browser.find_element(By.ID, "model")).select_by_value(model)
 
 
 def give(browser: webdriver.Chrome, image: Path) -> None:
@@ -126,10 +133,9 @@ def test_the_page_loads_without_console_errors_and_lists_the_models(
 def test_digits_get_one_box_per_digit_where_the_json_puts_it(
     browser: webdriver.Chrome, service: str, network: Network, output_dir: Path
 ) -> None:
-    open_page(browser, service, "/demo")
-    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(browser, service, "/demo", model="digits")
     give(browser, DIGITS)
-    status, expected = api(service, DETECT, DIGITS, min_score="0.50", max_results="100")
+    status, expected = api(service, DETECT, DIGITS, **PAGE_DEFAULTS)
     assert status == 200
     assert_boxes_match(browser, expected)
     assert shown(browser)["detections"] == expected["detections"]
@@ -150,10 +156,9 @@ def test_digits_get_one_box_per_digit_where_the_json_puts_it(
 def test_raising_min_score_redraws_with_fewer_boxes(
     browser: webdriver.Chrome, service: str, network: Network
 ) -> None:
-    open_page(browser, service)
-    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(browser, service, model="digits")
     give(browser, DIGITS)
-    _, at_half = api(service, DETECT, DIGITS, min_score="0.50", max_results="100")
+    _, at_half = api(service, DETECT, DIGITS, **PAGE_DEFAULTS)
     wait_for_boxes(browser, len(at_half["detections"]))
     slider = browser.find_element(By.ID, "min-score")
     slider.send_keys(*[Keys.ARROW_RIGHT] * 49)  # 0.50 -> 0.99, by the keyboard
@@ -181,10 +186,9 @@ def test_an_exif_rotated_photo_is_drawn_upright_as_the_api_reports_it(
     with io.BytesIO() as buffer:
         upright.transpose(Image.Transpose.ROTATE_90).save(buffer, "JPEG", quality=95, exif=exif)
         rotated.write_bytes(buffer.getvalue())
-    open_page(browser, service)
-    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(browser, service, model="digits")
     give(browser, rotated)
-    _, expected = api(service, DETECT, rotated, min_score="0.50", max_results="100")
+    _, expected = api(service, DETECT, rotated, **PAGE_DEFAULTS)
     assert (expected["image"]["width"], expected["image"]["height"]) == upright.size
     assert_boxes_match(browser, expected)
     image = browser.find_element(By.ID, "image").rect
@@ -194,8 +198,7 @@ def test_an_exif_rotated_photo_is_drawn_upright_as_the_api_reports_it(
 def test_a_classifier_shows_its_top_class_first(
     browser: webdriver.Chrome, service: str, network: Network
 ) -> None:
-    open_page(browser, service)
-    Select(browser.find_element(By.ID, "model")).select_by_value("digit-classes")
+    open_page(browser, service, model="digit-classes")
     assert browser.find_element(By.ID, "max-results-name").text == "Top classes"
     give(browser, SEVEN)
     _, expected = api(service, CLASSIFY, SEVEN, min_score="0.00", top_k="5")
@@ -213,10 +216,9 @@ def test_a_file_that_is_no_image_shows_the_problems_title(
 ) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("these are notes, not a photo\n")
-    open_page(browser, service)
-    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(browser, service, model="digits")
     give(browser, notes)
-    status, problem = api(service, DETECT, notes, min_score="0.50", max_results="100")
+    status, problem = api(service, DETECT, notes, **PAGE_DEFAULTS)
     assert 400 <= status < 500
     title = WebDriverWait(browser, WAIT_S).until(
         lambda b: b.find_element(By.ID, "problem-title").text
@@ -233,8 +235,7 @@ def test_a_file_that_is_no_image_shows_the_problems_title(
 def test_the_sample_button_works_from_the_keyboard(
     browser: webdriver.Chrome, service: str, network: Network
 ) -> None:
-    open_page(browser, service)
-    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(browser, service, model="digits")
     body = browser.find_element(By.TAG_NAME, "body")
     body.click()
     for _ in range(12):
@@ -243,15 +244,14 @@ def test_the_sample_button_works_from_the_keyboard(
         browser.switch_to.active_element.send_keys(Keys.TAB)
     assert browser.switch_to.active_element.get_attribute("id") == "sample"
     browser.switch_to.active_element.send_keys(Keys.ENTER)
-    _, expected = api(service, DETECT, DIGITS, min_score="0.50", max_results="100")
+    _, expected = api(service, DETECT, DIGITS, **PAGE_DEFAULTS)
     assert_boxes_match(browser, expected)
 
 
 def test_the_page_passes_axe_accessibility_checks(
     browser: webdriver.Chrome, service: str, network: Network
 ) -> None:
-    open_page(browser, service)
-    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(browser, service, model="digits")
     give(browser, DIGITS)
     shown(browser)
     browser.execute_script(AXE_SCRIPT)
@@ -280,12 +280,11 @@ def phone(browser: webdriver.Chrome) -> Any:
 def test_on_a_phone_the_page_fits_offers_the_camera_and_still_places_the_boxes(
     phone: webdriver.Chrome, service: str, network: Network, output_dir: Path
 ) -> None:
-    open_page(phone, service)
-    Select(phone.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(phone, service, model="digits")
     assert phone.find_element(By.ID, "take").is_displayed()
     assert phone.find_element(By.ID, "camera").get_attribute("capture") == "environment"
     give(phone, DIGITS)
-    _, expected = api(service, DETECT, DIGITS, min_score="0.50", max_results="100")
+    _, expected = api(service, DETECT, DIGITS, **PAGE_DEFAULTS)
     assert_boxes_match(phone, expected)
     width = phone.execute_script("return window.innerWidth")
     assert width == PHONE["width"]
@@ -317,10 +316,9 @@ if (how === "drop") {
 def test_an_image_can_be_dropped_or_pasted(
     browser: webdriver.Chrome, service: str, network: Network, how: str
 ) -> None:
-    open_page(browser, service)
-    Select(browser.find_element(By.ID, "model")).select_by_value("digits")
+    open_page(browser, service, model="digits")
     image = base64.b64encode(DIGITS.read_bytes()).decode("ascii")
     browser.execute_script(GIVE_AS, how, image, DIGITS.name)
-    _, expected = api(service, DETECT, DIGITS, min_score="0.50", max_results="100")
+    _, expected = api(service, DETECT, DIGITS, **PAGE_DEFAULTS)
     assert_boxes_match(browser, expected)
     assert "over" not in browser.find_element(By.ID, "drop").get_attribute("class")
